@@ -1,0 +1,287 @@
+"""Monitoring profiles: one YAML file per monitored application, validated once where it enters.
+
+Every model forbids unknown keys, so a typo in a profile is an error that names the file, the key and
+what was expected instead of being silently ignored.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+CANONICAL_FIELDS: tuple[str, ...] = (
+    "id", "ts", "prompt", "response", "app", "model", "model_version", "prompt_template",
+    "prompt_version", "session_id", "user_id", "latency_ms", "ttft_ms", "prompt_tokens",
+    "completion_tokens", "cost_usd", "status", "error_type", "finish_reason", "provider_refusal",
+    "attempt", "retry_of", "feedback_score", "label", "expected",
+)
+REQUIRED_FIELDS: tuple[str, ...] = ("ts", "prompt")
+
+_DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w)\s*$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+
+
+class ProfileError(ValueError):
+    """A profile that cannot be used; the message names the file, the key and what was expected."""
+
+
+def parse_duration(value: str | int | float | timedelta) -> timedelta:
+    """Parse '90s', '15m', '1h', '7d', '2w' (or seconds as a number) into a timedelta."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return timedelta(seconds=float(value))
+    match = _DURATION.match(str(value))
+    if not match:
+        raise ValueError(f"expected a duration such as '30m', '1h', '7d' or '2w', got {value!r}")
+    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+
+
+Duration = Annotated[timedelta, Field(json_schema_extra={"type": "string", "pattern": _DURATION.pattern})]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class FileSource(_Strict):
+    kind: Literal["files"] = "files"
+    path: str = Field(description="Glob of log files, relative to the profile's folder or absolute.")
+    format: Literal["jsonl", "parquet", "csv"] = Field("jsonl", description="File format.")
+    mapping: dict[str, str] = Field(
+        default_factory=dict,
+        description="Canonical field -> source field (dotted paths reach into nested JSON objects).",
+    )
+
+    @field_validator("mapping")
+    @classmethod
+    def _known_fields(cls, mapping: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(mapping) - set(CANONICAL_FIELDS))
+        if unknown:
+            raise ValueError(
+                f"unknown canonical field(s) {unknown}; expected some of: {', '.join(CANONICAL_FIELDS)}"
+            )
+        return mapping
+
+
+Source = Annotated[Union[FileSource], Field(discriminator="kind")]
+
+
+class Schedule(_Strict):
+    cron: str = Field("0 * * * *", description="Cron expression for the Prefect deployment.")
+    timezone: str = Field("UTC", description="Time zone of the cron expression.")
+
+
+class FixedWindow(_Strict):
+    start: datetime
+    end: datetime
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "FixedWindow":
+        if self.end <= self.start:
+            raise ValueError("reference window end must be after its start")
+        return self
+
+
+class PreviousWindow(_Strict):
+    previous: Duration = Field(description="Length of the window just before the current one.")
+
+    @field_validator("previous", mode="before")
+    @classmethod
+    def _dur(cls, v: Any) -> timedelta:
+        return parse_duration(v)
+
+
+class Windows(_Strict):
+    current: Duration = Field(timedelta(hours=1), description="Length of the window each run judges.")
+    reference: Union[PreviousWindow, FixedWindow] = Field(
+        default_factory=lambda: PreviousWindow(previous=timedelta(days=7)),
+        description="{previous: 7d} or a fixed baseline {start: ..., end: ...}.",
+    )
+
+    @field_validator("current", mode="before")
+    @classmethod
+    def _dur(cls, v: Any) -> timedelta:
+        return parse_duration(v)
+
+
+class Drift(_Strict):
+    columns: list[str] = Field(
+        default_factory=lambda: ["response_chars", "latency_ms", "refusal", "model"],
+        description="Feature columns compared between reference and current window.",
+    )
+    method: Literal["auto", "psi", "wasserstein", "ks", "chisquare", "jensenshannon"] = "auto"
+    threshold: float | None = Field(None, description="Per-column drift threshold for the method.")
+    sample_size: int = Field(
+        50_000, ge=1000, description="Rows per window fed to Evidently (seeded sample above this)."
+    )
+
+
+class Threshold(_Strict):
+    max: float | None = None
+    min: float | None = None
+    severity: Literal["critical", "warning", "info"] = "warning"
+
+    @model_validator(mode="after")
+    def _bound(self) -> "Threshold":
+        if self.max is None and self.min is None:
+            raise ValueError("a threshold needs 'max' or 'min'")
+        return self
+
+
+class SlackSettings(_Strict):
+    webhook_env: str = Field("SLACK_WEBHOOK_URL", description="Env var holding an incoming-webhook URL.")
+    token_env: str = Field("SLACK_BOT_TOKEN", description="Env var holding a bot token (chat.postMessage).")
+    channel_env: str = Field("SLACK_CHANNEL", description="Env var holding the channel for the bot token.")
+    base_url_env: str = Field("SLACK_API_BASE_URL", description="Env var overriding Slack's API base URL.")
+    mention: str | None = Field(None, description="Mention added to critical alerts, e.g. '<!subteam^S123>'.")
+
+
+class Alerts(_Strict):
+    slack: SlackSettings = Field(default_factory=SlackSettings)
+    min_samples: int = Field(200, ge=0, description="Fewer rows in the current window is NO_DATA, not OK.")
+    repeat_every: Duration = Field(timedelta(hours=6), description="A firing alert repeats after this.")
+    send_resolved: bool = True
+    no_data: Literal["quiet", "alert"] = Field("quiet", description="Whether NO_DATA sends a message.")
+
+    @field_validator("repeat_every", mode="before")
+    @classmethod
+    def _dur(cls, v: Any) -> timedelta:
+        return parse_duration(v)
+
+
+class Reports(_Strict):
+    dir: str = Field("reports", description="Reports folder, relative to the project root or absolute.")
+    base_url: str | None = Field(None, description="URL where the reports folder is served, for links.")
+    keep_runs: Duration = Field(timedelta(days=30), description="Per-run HTML pages older than this are pruned.")
+
+    @field_validator("keep_runs", mode="before")
+    @classmethod
+    def _dur(cls, v: Any) -> timedelta:
+        return parse_duration(v)
+
+
+class Profile(_Strict):
+    name: str = Field(description="Name of the monitored application; also the deployment's name.")
+    description: str = ""
+    source: Source
+    store: str = Field(description="DuckDB file of this profile (relative to the project root).")
+    schedule: Schedule = Field(default_factory=Schedule)
+    windows: Windows = Field(default_factory=Windows)
+    segments: list[str] = Field(default_factory=lambda: ["model"], description="Columns KPIs are split by.")
+    drift: Drift = Field(default_factory=Drift)
+    checks: str | None = Field(None, description="Great Expectations suite (JSON) in checks/.")
+    thresholds: dict[str, Threshold] = Field(default_factory=dict)
+    alerts: Alerts = Field(default_factory=Alerts)
+    reports: Reports = Field(default_factory=Reports)
+    memory_limit: str = Field("2GB", description="DuckDB memory limit for a run.")
+
+    # Where the profile was loaded from; relative paths resolve against `root`.
+    path: Path | None = Field(None, exclude=True)
+    root: Path = Field(default_factory=Path.cwd, exclude=True)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not _NAME.match(v):
+            raise ValueError("expected lowercase letters, digits, '-' or '_' (at most 63 characters)")
+        return v
+
+    @field_validator("segments")
+    @classmethod
+    def _segments(cls, v: list[str]) -> list[str]:
+        from llmvigil.kpis import SEGMENT_COLUMNS
+
+        bad = [s for s in v if s not in SEGMENT_COLUMNS]
+        if bad:
+            raise ValueError(f"unknown segment column(s) {bad}; expected some of: {', '.join(SEGMENT_COLUMNS)}")
+        return v
+
+    @field_validator("thresholds")
+    @classmethod
+    def _rules(cls, v: dict[str, Threshold]) -> dict[str, Threshold]:
+        from llmvigil.kpis import RULES
+
+        bad = [r for r in v if r not in RULES]
+        if bad:
+            raise ValueError(f"unknown rule(s) {bad}; expected some of: {', '.join(sorted(RULES))}")
+        return v
+
+    # ---- resolved paths -------------------------------------------------------------------------
+    def resolve(self, p: str) -> Path:
+        q = Path(os.path.expanduser(p))
+        return q if q.is_absolute() else (self.root / q)
+
+    @property
+    def store_path(self) -> Path:
+        return self.resolve(self.store)
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.resolve(self.reports.dir)
+
+    @property
+    def checks_path(self) -> Path | None:
+        return self.resolve(self.checks) if self.checks else None
+
+    def source_glob(self) -> str:
+        """The source glob, resolved against the profile's own folder."""
+        p = Path(os.path.expanduser(self.source.path))
+        if p.is_absolute():
+            return str(p)
+        base = self.path.parent if self.path else self.root
+        return str(base / p)
+
+
+def _find_root(profile_file: Path) -> Path:
+    """The project root: the nearest parent holding pyproject.toml or prefect.yaml, else the file's folder."""
+    for parent in [profile_file.parent, *profile_file.parents]:
+        if (parent / "prefect.yaml").exists() or (parent / "pyproject.toml").exists():
+            return parent
+    return profile_file.parent
+
+
+def _format_errors(path: Path, err: ValidationError) -> str:
+    lines = [f"{path}: invalid profile ({err.error_count()} problem(s))"]
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"]) or "<top level>"
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key (check the spelling; see `llmvigil schema` for the allowed keys)"
+        elif e["type"] == "missing":
+            msg = "required key is missing"
+        lines.append(f"  - {key}: {msg}")
+    return "\n".join(lines)
+
+
+def load_profile(path: str | Path) -> Profile:
+    """Load and validate a profile YAML file. Raises ProfileError naming the file, the key and the problem."""
+    import yaml
+
+    p = Path(path)
+    if not p.exists():
+        raise ProfileError(f"{p}: profile file not found")
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        raise ProfileError(f"{p}: not valid YAML: {e}") from None
+    if not isinstance(data, dict):
+        raise ProfileError(f"{p}: expected a mapping of keys (name, source, store, ...) at the top level")
+    p = p.resolve()
+    try:
+        return Profile.model_validate({**data, "path": p, "root": _find_root(p)})
+    except ValidationError as e:
+        raise ProfileError(_format_errors(p, e)) from None
+
+
+def profile_json_schema() -> dict[str, Any]:
+    schema = Profile.model_json_schema()
+    for hidden in ("path", "root"):
+        schema.get("properties", {}).pop(hidden, None)
+    return schema
