@@ -71,6 +71,7 @@ class FileSource(_Strict):
 
 
 Source = Annotated[Union[FileSource], Field(discriminator="kind")]
+SOURCE_KINDS = ("files", "postgres", "otel", "provider_logs")
 
 
 class Schedule(_Strict):
@@ -250,7 +251,10 @@ def _find_root(profile_file: Path) -> Path:
 def _format_errors(path: Path, err: ValidationError) -> str:
     lines = [f"{path}: invalid profile ({err.error_count()} problem(s))"]
     for e in err.errors():
-        key = ".".join(str(p) for p in e["loc"]) or "<top level>"
+        loc = list(e["loc"])
+        if len(loc) > 1 and loc[0] == "source" and loc[1] in SOURCE_KINDS:
+            del loc[1]  # the discriminator pydantic puts in the path is not a key of the file
+        key = ".".join(str(p) for p in loc) or "<top level>"
         msg = e["msg"]
         if e["type"] == "extra_forbidden":
             msg = "unknown key (check the spelling; see `llmvigil schema` for the allowed keys)"

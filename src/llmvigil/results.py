@@ -39,6 +39,7 @@ class IngestResult:
     rejected: int = 0
     total_rows: int = 0
     files_read: int = 0
+    error: str | None = None  # the source could not be read; the run judged what was stored
     rejected_examples: list[dict[str, Any]] = field(default_factory=list)
 
 

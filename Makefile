@@ -1,0 +1,34 @@
+# Two commands: `make demo` sets up and runs the demo; `make test` sets up and runs the tests.
+# Setup is uv (pinned by uv.lock) into .venv; uv itself is bootstrapped into .tools/ if it is missing.
+SHELL := /bin/bash
+PYTHON ?= python3
+export UV_PYTHON_DOWNLOADS := never
+export DO_NOT_TRACK := 1
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export GX_ANALYTICS_ENABLED := False
+
+UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
+
+.PHONY: setup demo test bench clean
+
+.tools/bin/uv:
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet 'uv==0.13.9'
+
+.venv/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --python $(PYTHON)
+	@touch $@
+
+setup: .venv/.synced
+
+demo: setup
+	.venv/bin/llmvigil demo
+
+test: setup
+	.venv/bin/python -m pytest
+
+bench: setup
+	.venv/bin/python benchmarks/bench_cycle.py
+
+clean:
+	rm -rf .venv .tools .llmvigil reports data/demo

@@ -1,0 +1,182 @@
+"""One monitoring cycle for one profile, as plain functions (the Prefect flow wires the same steps).
+
+Each step opens its own short-lived connection to the profile's DuckDB file: DuckDB allows one writer
+process per file, and a step that holds it no longer than it needs lets `llmvigil alerts` and the like
+read between runs.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+from llmvigil import alerts, checks, drift, findings, kpis, reports, sources
+from llmvigil.profile import FixedWindow, Profile
+from llmvigil.results import (
+    AlertResult, ChecksSummary, DriftSummary, Finding, IngestResult, RunSummary, RunWindows, iso,
+)
+from llmvigil.store import open_store
+
+Progress = Callable[[str], None]
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def to_utc_naive(ts: datetime) -> datetime:
+    return ts if ts.tzinfo is None else ts.astimezone(timezone.utc).replace(tzinfo=None)
+
+
+def windows_for(profile: Profile, at: datetime) -> RunWindows:
+    cur_start = at - profile.windows.current
+    ref = profile.windows.reference
+    if isinstance(ref, FixedWindow):
+        return RunWindows(cur_start, at, to_utc_naive(ref.start), to_utc_naive(ref.end))
+    return RunWindows(cur_start, at, cur_start - ref.previous, cur_start)
+
+
+@dataclass
+class RunContext:
+    profile: Profile
+    run_id: str
+    at: datetime
+    windows: RunWindows
+    run_dir: Path
+    progress: Progress | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def current(self) -> tuple[datetime, datetime]:
+        return self.windows.current_start, self.windows.current_end
+
+    @property
+    def reference(self) -> tuple[datetime, datetime]:
+        return self.windows.reference_start, self.windows.reference_end
+
+    def say(self, msg: str) -> None:
+        if self.progress:
+            self.progress(msg)
+
+    def store(self, read_only: bool = False):
+        return open_store(self.profile.store_path, memory_limit=self.profile.memory_limit, read_only=read_only)
+
+
+def plan(profile: Profile, at: datetime | None = None, progress: Progress | None = None) -> RunContext:
+    at = to_utc_naive(at) if at else utcnow()
+    run_id = f"{at:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+    run_dir = profile.reports_dir / profile.name / run_id
+    return RunContext(profile, run_id, at, windows_for(profile, at), run_dir, progress)
+
+
+class _timed:
+    def __init__(self, ctx: RunContext, name: str):
+        self.ctx, self.name = ctx, name
+
+    def __enter__(self):
+        self.t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        self.ctx.timings[self.name] = time.perf_counter() - self.t0
+        return False
+
+
+def step_ingest(ctx: RunContext) -> IngestResult:
+    with _timed(ctx, "ingest"), ctx.store() as con:
+        try:
+            result = sources.pull(con, ctx.profile, ctx.progress)
+        except sources.SourceError as e:
+            # The source is unreachable: say so, and let the run judge what the store already holds.
+            result = IngestResult(error=str(e))
+            result.total_rows = con.execute("SELECT count(*) FROM interactions").fetchall()[0][0]
+            ctx.say(f"source error: {e}")
+    ctx.say(f"ingest: {result.new_rows} new rows, {result.rejected} rejected, {result.total_rows} stored")
+    return result
+
+
+def step_kpis(ctx: RunContext) -> list[kpis.SegmentKpis]:
+    with _timed(ctx, "kpis"), ctx.store() as con:
+        return kpis.compute(con, current=ctx.current, reference=ctx.reference, segments=ctx.profile.segments)
+
+
+def step_drift(ctx: RunContext) -> DriftSummary:
+    with _timed(ctx, "drift"), ctx.store() as con:
+        result = drift.compute(con, ctx.profile.drift, current=ctx.current, reference=ctx.reference,
+                               html_path=ctx.run_dir / "drift.html")
+    ctx.say("drift: " + (result.skipped or f"{result.share_drifted:.0%} of columns drifted"))
+    return result
+
+
+def step_checks(ctx: RunContext) -> ChecksSummary:
+    path = ctx.profile.checks_path
+    if path is None:
+        return ChecksSummary(success=None, skipped="no checks suite in the profile")
+    with _timed(ctx, "checks"), ctx.store() as con:
+        result = checks.validate(con, path, current=ctx.current)
+    ctx.say("checks: " + (result.skipped or f"{result.evaluated - len(result.failed)}/{result.evaluated} passed"))
+    return result
+
+
+def step_findings(ctx: RunContext, kpi_rows: list[kpis.SegmentKpis], drift_result: DriftSummary,
+                  checks_result: ChecksSummary) -> list[Finding]:
+    with _timed(ctx, "findings"):
+        return findings.evaluate(ctx.profile, kpi_rows, drift_result, checks_result)
+
+
+def report_links(ctx: RunContext) -> dict[str, str]:
+    base = ctx.profile.reports.base_url
+    names = {"drift": "drift.html", "checks": "checks.html", "summary": "summary.json"}
+    if base:
+        return {k: f"{base.rstrip('/')}/{ctx.profile.name}/{ctx.run_id}/{v}" for k, v in names.items()}
+    return {k: (ctx.run_dir / v).resolve().as_uri() for k, v in names.items()}
+
+
+def step_alert(ctx: RunContext, found: list[Finding]) -> AlertResult:
+    with _timed(ctx, "alert"):
+        window = (iso(ctx.windows.current_start) or "", iso(ctx.windows.current_end) or "")
+        return alerts.process(ctx.profile, findings=found, window=window, links=report_links(ctx),
+                              run_dir=ctx.run_dir)
+
+
+def step_reports(ctx: RunContext, summary: RunSummary) -> dict[str, str]:
+    with _timed(ctx, "reports"):
+        paths = reports.write_run(ctx.run_dir, summary)
+        reports.write_index(ctx.profile.reports_dir)
+    with ctx.store() as con:
+        con.execute(
+            "INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [summary.run_id, summary.profile, summary.at, summary.at, utcnow(), len(summary.firing),
+             json.dumps(summary.to_json())],
+        )
+    return paths
+
+
+def summarise(ctx: RunContext, ingest: IngestResult, kpi_rows: list[kpis.SegmentKpis], drift_result: DriftSummary,
+              checks_result: ChecksSummary, found: list[Finding], alert: AlertResult) -> RunSummary:
+    return RunSummary(profile=ctx.profile.name, run_id=ctx.run_id, at=ctx.at, windows=ctx.windows, ingest=ingest,
+                      kpis=kpis.as_json(kpi_rows), drift=drift_result, checks=checks_result, findings=found,
+                      alert=alert, timings=ctx.timings)
+
+
+def run_cycle(profile: Profile, at: datetime | None = None, progress: Progress | None = None) -> RunSummary:
+    """Pull, measure, judge, alert and report: one monitoring cycle, without Prefect."""
+    t0 = time.perf_counter()
+    ctx = plan(profile, at, progress)
+    ctx.say(f"run {ctx.run_id} of profile {profile.name}: current window "
+            f"{iso(ctx.windows.current_start)} → {iso(ctx.windows.current_end)}")
+    ingest = step_ingest(ctx)
+    kpi_rows = step_kpis(ctx)
+    drift_result = step_drift(ctx)
+    checks_result = step_checks(ctx)
+    found = step_findings(ctx, kpi_rows, drift_result, checks_result)
+    alert = step_alert(ctx, found)
+    summary = summarise(ctx, ingest, kpi_rows, drift_result, checks_result, found, alert)
+    ctx.timings["total"] = time.perf_counter() - t0
+    step_reports(ctx, summary)
+    return summary

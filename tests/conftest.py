@@ -1,0 +1,46 @@
+"""Shared test helpers: profiles written into a temp folder, pointing at real files and DuckDB stores."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from llmvigil.profile import Profile, load_profile
+
+REPO = Path(__file__).resolve().parents[1]
+DEMO_MAPPING = {
+    "id": "request_id", "ts": "created_at", "prompt": "input", "response": "output", "user_id": "user",
+    "prompt_tokens": "usage.prompt_tokens", "completion_tokens": "usage.completion_tokens",
+    "provider_refusal": "refusal", "feedback_score": "feedback",
+}
+
+
+def write_jsonl(path: Path, rows: list) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as f:
+        for r in rows:
+            f.write(r if isinstance(r, str) else json.dumps(r, ensure_ascii=False))
+            f.write("\n")
+    return path
+
+
+@pytest.fixture
+def make_profile(tmp_path: Path):
+    """Write a profile YAML into tmp_path (with overrides) and load it the way users do."""
+
+    def _make(**overrides) -> Profile:
+        data = yaml.safe_load((REPO / "profiles" / "demo.yaml").read_text())
+        data["source"]["path"] = str(tmp_path / "logs" / "*.jsonl")
+        data["store"] = str(tmp_path / "store.duckdb")
+        data["reports"]["dir"] = str(tmp_path / "reports")
+        data["checks"] = str(REPO / "checks" / "demo.json")
+        for key, value in overrides.items():
+            data[key] = value
+        path = tmp_path / "profile.yaml"
+        path.write_text(yaml.safe_dump(data, sort_keys=False))
+        return load_profile(path)
+
+    return _make
