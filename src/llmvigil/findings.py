@@ -31,7 +31,7 @@ def evaluate(profile: Profile, kpi_rows: list[SegmentKpis], drift: DriftSummary,
     out: list[Finding] = []
     for rule, t in profile.thresholds.items():
         if rule in KPI_SQL:
-            segments = [None] + sorted(s for s in current if s is not None)
+            segments = [None] + (sorted(s for s in current if s is not None) if t.per_segment else [])
             if None not in current:
                 current[None] = {k: (0 if k == "volume" else None) for k in KPI_SQL}
             for seg in segments:

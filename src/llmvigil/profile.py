@@ -128,6 +128,7 @@ class Threshold(_Strict):
     max: float | None = None
     min: float | None = None
     severity: Literal["critical", "warning", "info"] = "warning"
+    per_segment: bool = Field(True, description="Also judge each segment (e.g. each model), not only the whole window.")
 
     @model_validator(mode="after")
     def _bound(self) -> "Threshold":
