@@ -102,7 +102,8 @@ def step_ingest(ctx: RunContext) -> IngestResult:
 
 def step_kpis(ctx: RunContext) -> list[kpis.SegmentKpis]:
     with _timed(ctx, "kpis"), ctx.store() as con:
-        return kpis.compute(con, current=ctx.current, reference=ctx.reference, segments=ctx.profile.segments)
+        return kpis.compute(con, current=ctx.current, reference=ctx.reference, segments=ctx.profile.segments,
+                            retries=ctx.profile.retries)
 
 
 def step_drift(ctx: RunContext) -> DriftSummary:
@@ -140,8 +141,9 @@ def report_links(ctx: RunContext) -> dict[str, str]:
 def step_alert(ctx: RunContext, found: list[Finding]) -> AlertResult:
     with _timed(ctx, "alert"):
         window = (iso(ctx.windows.current_start) or "", iso(ctx.windows.current_end) or "")
-        return alerts.process(ctx.profile, findings=found, window=window, links=report_links(ctx),
-                              run_dir=ctx.run_dir)
+        # Short connections only: one transaction for the state, none held while Slack answers.
+        return alerts.process(ctx.profile, findings=found, at=ctx.at, run_id=ctx.run_id, window=window,
+                              links=report_links(ctx), run_dir=ctx.run_dir, store=ctx.store)
 
 
 def step_reports(ctx: RunContext, summary: RunSummary) -> dict[str, str]:

@@ -124,6 +124,20 @@ class Drift(_Strict):
     )
 
 
+class Retries(_Strict):
+    gap: Duration = Field(timedelta(minutes=5), description="A repeat of a prompt within this gap is a retry.")
+    similarity: float = Field(
+        0.9, ge=0, le=1,
+        description="Prompts at least this similar (Jaro-Winkler on normalised text) count as the same prompt.",
+    )
+    storm_bucket: Duration = Field(timedelta(minutes=5), description="Bucket for the retry-storm peak KPI.")
+
+    @field_validator("gap", "storm_bucket", mode="before")
+    @classmethod
+    def _dur(cls, v: Any) -> timedelta:
+        return parse_duration(v)
+
+
 class Threshold(_Strict):
     max: float | None = None
     min: float | None = None
@@ -178,6 +192,7 @@ class Profile(_Strict):
     windows: Windows = Field(default_factory=Windows)
     segments: list[str] = Field(default_factory=lambda: ["model"], description="Columns KPIs are split by.")
     drift: Drift = Field(default_factory=Drift)
+    retries: Retries = Field(default_factory=Retries)
     checks: str | None = Field(None, description="Great Expectations suite (JSON) in checks/.")
     thresholds: dict[str, Threshold] = Field(default_factory=dict)
     alerts: Alerts = Field(default_factory=Alerts)
