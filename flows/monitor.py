@@ -10,7 +10,7 @@ from datetime import datetime
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from llmvigil import pipeline
+from llmvigil import orchestration, pipeline
 from llmvigil.profile import load_profile
 
 _task = dict(cache_policy=NO_CACHE)
@@ -51,16 +51,27 @@ def write_reports(ctx, summary):
     return pipeline.step_reports(ctx, summary)
 
 
+@task(name="publish summary to Prefect", **_task)
+def publish(ctx, summary):
+    orchestration.publish(summary, pipeline.report_links(ctx))
+
+
 @flow(name="llm-monitor", log_prints=True)
 def monitor(profile: str = "profiles/demo.yaml", at: datetime | None = None) -> dict:
-    """Monitor one profile: pull, measure, judge, alert, report. Returns the run summary."""
-    ctx = pipeline.plan(load_profile(profile), at, progress=print)
-    ingest_result = ingest(ctx)
-    kpi_rows = compute_kpis(ctx)
-    drift_result = drift(ctx)
-    checks_result = checks(ctx)
-    found = evaluate(ctx, kpi_rows, drift_result, checks_result)
-    alert_result = alert(ctx, found)
-    summary = pipeline.summarise(ctx, ingest_result, kpi_rows, drift_result, checks_result, found, alert_result)
-    write_reports(ctx, summary)
+    """Monitor one profile: pull, measure, judge, alert, report. Returns the run summary.
+
+    `at` is the end of the window to judge (default: now). Runs of one profile never overlap.
+    """
+    p = load_profile(profile)
+    with orchestration.profile_slot(p.name):
+        ctx = pipeline.plan(p, at, progress=print)
+        ingest_result = ingest(ctx)
+        kpi_rows = compute_kpis(ctx)
+        drift_result = drift(ctx)
+        checks_result = checks(ctx)
+        found = evaluate(ctx, kpi_rows, drift_result, checks_result)
+        alert_result = alert(ctx, found)
+        summary = pipeline.summarise(ctx, ingest_result, kpi_rows, drift_result, checks_result, found, alert_result)
+        write_reports(ctx, summary)
+    publish(ctx, summary)
     return summary.to_json()

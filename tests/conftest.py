@@ -44,3 +44,15 @@ def make_profile(tmp_path: Path):
         return load_profile(path)
 
     return _make
+
+
+@pytest.fixture
+def slack_server():
+    """A real local Slack-compatible HTTP server (tests/slack_server.py) on 127.0.0.1, port 0."""
+    from tests.slack_server import SlackServer
+
+    server = SlackServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -211,6 +211,171 @@ def validate(profiles: list[Path] = typer.Argument(..., help="Profile files to c
         raise typer.Exit(2)
 
 
+@app.command("alerts")
+def alerts_cmd(
+    profile: Path = PROFILE_OPT,
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
+    resend: Optional[int] = typer.Option(None, "--resend", metavar="ID",
+                                         help="Put a failed or uncertain outbox message back in the queue."),
+) -> None:
+    """List open alerts, silences, the Slack outbox and recent deliveries of a profile."""
+    from llmvigil import alerts
+    from llmvigil.store import StoreLockedError, open_store
+
+    p = _load(profile)
+    if resend is None and not p.store_path.exists():
+        _err(f"no store yet at {p.store_path}: run `llmvigil run --profile {profile}` first", 1)
+    try:
+        if resend is not None:
+            with open_store(p.store_path, memory_limit=p.memory_limit) as con:
+                before = alerts.resend(con, p, resend)
+            if before not in ("failed", "uncertain"):
+                _err(f"outbox message {resend}: " + ("not found" if before is None else
+                     f"is {before}; only failed or uncertain messages can be re-queued"))
+            typer.echo(f"outbox message {resend} ({before}) re-queued: the next run sends it")
+            return
+        with open_store(p.store_path, memory_limit=p.memory_limit, read_only=True) as con:
+            ov = alerts.overview(con, p.name)
+    except StoreLockedError as e:
+        _err(str(e), 3)
+    typer.echo(json.dumps(alerts.overview_json(ov), ensure_ascii=False, indent=2) if as_json
+               else alerts.format_overview(ov))
+
+
+@app.command()
+def silence(
+    profile: Path = PROFILE_OPT,
+    rule: Optional[str] = typer.Option(None, "--rule", "-r", help="Rule to silence, e.g. refusal_rate."),
+    segment: Optional[str] = typer.Option(None, "--segment", "-s",
+                                          help="Only this segment, e.g. model=gpt-4o-mini (default: all)."),
+    duration: str = typer.Option("4h", "--for", help="How long, e.g. 30m, 4h, 2d. Silences end by themselves."),
+    reason: Optional[str] = typer.Option(None, "--reason", help="Why (shown by `llmvigil alerts`)."),
+    expire: Optional[int] = typer.Option(None, "--expire", metavar="ID", help="End silence ID now instead."),
+) -> None:
+    """Mute a rule's alerts for a while (they come back on their own when the silence ends)."""
+    from llmvigil import alerts
+    from llmvigil.profile import parse_duration
+    from llmvigil.store import StoreLockedError, open_store
+
+    p = _load(profile)
+    try:
+        if expire is not None:
+            with open_store(p.store_path, memory_limit=p.memory_limit) as con:
+                if not alerts.expire_silence(con, p, expire):
+                    _err(f"no active silence {expire} in profile {p.name} (see `llmvigil alerts --profile {profile}`)")
+            typer.echo(f"silence {expire} ended")
+            return
+        if not rule or not reason:
+            _err("give --rule and --reason (or --expire ID)")
+        try:
+            length = parse_duration(duration)
+        except ValueError as e:
+            _err(f"--for: {e}")
+        with open_store(p.store_path, memory_limit=p.memory_limit) as con:
+            s = alerts.add_silence(con, p, rule=rule, segment=segment, duration=length, reason=reason)
+    except StoreLockedError as e:
+        _err(str(e), 3)
+    except ValueError as e:
+        _err(str(e))
+    typer.echo(f"silence {s['id']}: {p.name} {s['rule']} [{s['segment'] or 'all segments'}] until "
+               f"{s['ends_at']:%Y-%m-%d %H:%M} UTC ({reason})")
+
+
+@app.command()
+def up(
+    project_dir: Path = typer.Option(Path("."), "--project-dir", help="Project folder (with prefect.yaml)."),
+    database_url: Optional[str] = typer.Option(
+        None, "--database-url", envvar="LLMVIGIL_PREFECT_DATABASE_URL",
+        help="PostgreSQL for the Prefect server, e.g. postgresql://postgres@127.0.0.1:5432/prefect. "
+             "Default: SQLite in the state folder."),
+    host: str = typer.Option("127.0.0.1", help="Address the server listens on (0.0.0.0 for workers on other machines)."),
+    port: int = typer.Option(4200, help="Port of the Prefect server and UI."),
+    workers: int = typer.Option(1, min=0, help="Workers to start on this machine."),
+    worker_limit: Optional[int] = typer.Option(None, min=1, help="Flow runs a worker runs at once (default: no limit)."),
+    state_dir: Optional[Path] = typer.Option(None, help="State folder (default: .llmvigil/prefect in the project)."),
+) -> None:
+    """Start the production stack: Prefect server, work pool, deployments from prefect.yaml, worker(s)."""
+    from llmvigil import server
+
+    try:
+        stack = server.up(project_dir, state_dir=state_dir, host=host, port=port, database_url=database_url,
+                          workers=workers, worker_limit=worker_limit, say=lambda m: typer.echo(m, err=True))
+    except server.StackError as e:
+        _err(str(e), 1)
+    typer.echo("\nllmvigil is up.\n" + stack.how_to_use())
+
+
+@app.command()
+def down(
+    project_dir: Path = typer.Option(Path("."), "--project-dir", help="Project folder (with prefect.yaml)."),
+    state_dir: Optional[Path] = typer.Option(None, help="State folder given to `llmvigil up`, if any."),
+) -> None:
+    """Stop what `llmvigil up` started (workers, then the server), by pid."""
+    from llmvigil import server
+
+    stopped = server.down(project_dir, state_dir=state_dir, say=lambda m: typer.echo(m, err=True))
+    typer.echo(f"stopped {len(stopped)} process(es)" if stopped else "nothing to stop (llmvigil is not up)")
+
+
+@app.command()
+def backfill(
+    profile: Path = PROFILE_OPT,
+    start: str = typer.Option(..., help="Start of the range (ISO, UTC); the first window ends one step later."),
+    end: str = typer.Option(..., help="End of the range (ISO, UTC): the last window ends here."),
+    every: Optional[str] = typer.Option(None, help="Step between runs, e.g. 1h or 1d (default: the profile's window)."),
+) -> None:
+    """Run one monitoring cycle per past window in a range (a new profile's history), without Prefect."""
+    from llmvigil.orchestration import backfill_ends
+    from llmvigil.pipeline import run_cycle
+    from llmvigil.profile import parse_duration
+    from llmvigil.store import StoreLockedError
+
+    from llmvigil.pipeline import utcnow
+
+    p = _load(profile)
+    first = parse_at(start)
+    if first is None:
+        _err("--start: give the start of the range as an ISO date, e.g. 2026-11-24")
+    try:
+        ends = backfill_ends(first, parse_at(end) or utcnow(), parse_duration(every) if every else p.windows.current)
+    except ValueError as e:
+        _err(str(e))
+    for i, at in enumerate(ends, 1):
+        try:
+            summary = run_cycle(p, at)
+        except StoreLockedError as e:
+            _err(str(e), 3)
+        firing = sorted({f.rule for f in summary.firing})
+        typer.echo(f"[{i}/{len(ends)}] {at:%Y-%m-%d %H:%M} UTC · {summary.kpis.get('current', {}).get('volume', 0)} "
+                   "interactions · " + (f"FIRING: {', '.join(firing)}" if firing else "all thresholds OK"))
+
+
+@app.command()
+def serve(
+    directory: Path = typer.Option(Path("reports"), "--dir", "-d", help="Reports folder to serve."),
+    port: int = typer.Option(8000, min=0, max=65535, help="Port on 127.0.0.1 (0 picks a free one)."),
+    quiet: bool = typer.Option(False, help="Do not log each request."),
+) -> None:
+    """Serve the reports folder on http://127.0.0.1 (only this machine can connect)."""
+    from llmvigil.dashboard.serve import make_server, url_of
+
+    if not (directory / "index.html").exists():
+        _err(f"{directory}: no reports here (no index.html). Run a profile first, e.g. `llmvigil demo`, "
+             "or point --dir at the profile's reports.dir.")
+    try:
+        server = make_server(directory, port, quiet=quiet)
+    except OSError as e:
+        _err(f"cannot listen on 127.0.0.1:{port}: {e.strerror or e}. Try another --port (0 picks a free one).")
+    typer.echo(f"serving {directory.resolve()} at {url_of(server)}  (Ctrl-C to stop)")
+    sys.stdout.flush()
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
 def main() -> None:
     try:
         app()

@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-from llmvigil import alerts, checks, drift, findings, kpis, reports, sources
+from llmvigil import alerts, checks, drift, features, findings, kpis, reports, sources
 from llmvigil.profile import FixedWindow, Profile
 from llmvigil.results import (
     AlertResult, ChecksSummary, DriftSummary, Finding, IngestResult, RunSummary, RunWindows, iso,
@@ -88,7 +88,7 @@ class _timed:
 
 
 def step_ingest(ctx: RunContext) -> IngestResult:
-    with _timed(ctx, "ingest"), ctx.store() as con:
+    with _timed(ctx, "ingest"), ctx.store() as con, features.timings_into(ctx.timings):
         try:
             result = sources.pull(con, ctx.profile, ctx.progress)
         except sources.SourceError as e:
@@ -147,15 +147,18 @@ def step_alert(ctx: RunContext, found: list[Finding]) -> AlertResult:
 
 
 def step_reports(ctx: RunContext, summary: RunSummary) -> dict[str, str]:
-    with _timed(ctx, "reports"):
-        paths = reports.write_run(ctx.run_dir, summary)
-        reports.write_index(ctx.profile.reports_dir)
-    with ctx.store() as con:
+    # The run's pages, then the run recorded in `runs` (the dashboard's trends read every run from
+    # there), then the profile's dashboard (it prunes old per-run folders) and the index of profiles.
+    with _timed(ctx, "reports"), ctx.store() as con:
+        extras = reports.run_extras(con, ctx.profile, summary.kpis, current=ctx.current, reference=ctx.reference)
+        paths = reports.write_run(ctx.run_dir, summary, extras, ctx.profile)
         con.execute(
             "INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?)",
             [summary.run_id, summary.profile, summary.at, summary.at, utcnow(), len(summary.firing),
              json.dumps(summary.to_json())],
         )
+        reports.write_profile(con, ctx.profile, summary, extras)
+    reports.write_index(ctx.profile.reports_dir)
     return paths
 
 

@@ -70,7 +70,120 @@ class FileSource(_Strict):
         return mapping
 
 
-Source = Annotated[Union[FileSource], Field(discriminator="kind")]
+def _canonical_keys(mapping: dict[str, str]) -> dict[str, str]:
+    unknown = sorted(set(mapping) - set(CANONICAL_FIELDS))
+    if unknown:
+        raise ValueError(f"unknown canonical field(s) {unknown}; expected some of: {', '.join(CANONICAL_FIELDS)}")
+    return mapping
+
+
+_PG_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,62}$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class PostgresSource(_Strict):
+    """A PostgreSQL table or query, pulled by a timestamp column (id breaks ties) since the last watermark."""
+
+    kind: Literal["postgres"] = "postgres"
+    dsn_env: str = Field(
+        "LLMVIGIL_PG_DSN",
+        description="Name of the environment variable holding the libpq connection string or URL. "
+        "Credentials never go into a profile.",
+    )
+    preset: Literal["litellm"] | None = Field(
+        None, description="Ready mapping shipped with llmvigil: 'litellm' reads LiteLLM's LiteLLM_SpendLogs table."
+    )
+    table: str | None = Field(None, description="Table to pull: 'name' or 'schema.name' (case kept; quoted for you).")
+    query: str | None = Field(None, description="A SELECT to pull from instead of a table (used as a subquery).")
+    ts_column: str | None = Field(
+        None, description="Timestamp column the pull advances on (timestamp or timestamptz; naive values are UTC)."
+    )
+    id_column: str | None = Field(None, description="Unique id column: breaks ties between equal timestamps.")
+    mapping: dict[str, str] = Field(
+        default_factory=dict,
+        description="Canonical field -> column (dotted paths reach into json/jsonb columns).",
+    )
+    derive: dict[str, str] = Field(
+        default_factory=dict,
+        description="Canonical field -> DuckDB SQL expression over the pulled columns (overrides mapping).",
+    )
+    batch_rows: int = Field(
+        100_000, ge=1, description="Rows per transaction; each batch is stored with the watermark it advances."
+    )
+    lookback: Duration = Field(
+        timedelta(minutes=15),
+        description="Each pull re-reads rows this far behind the watermark (deduplicated by id), so that "
+        "rows committed later than their timestamp are not lost.",
+    )
+
+    @field_validator("mapping", "derive")
+    @classmethod
+    def _known_fields(cls, mapping: dict[str, str]) -> dict[str, str]:
+        return _canonical_keys(mapping)
+
+    @field_validator("lookback", mode="before")
+    @classmethod
+    def _dur(cls, v: Any) -> timedelta:
+        return parse_duration(v)
+
+    @field_validator("dsn_env")
+    @classmethod
+    def _env_name(cls, v: str) -> str:
+        if not _ENV_NAME.match(v):
+            raise ValueError("expected the NAME of an environment variable (e.g. LLMVIGIL_PG_DSN), not a "
+                             "connection string: credentials never go into a profile")
+        return v
+
+    @field_validator("table")
+    @classmethod
+    def _table(cls, v: str | None) -> str | None:
+        if v is not None and not all(_PG_IDENT.match(part) for part in v.split(".", 1)):
+            raise ValueError("expected 'table' or 'schema.table' (letters, digits, '_' and '$')")
+        return v
+
+    @field_validator("ts_column", "id_column")
+    @classmethod
+    def _column(cls, v: str | None) -> str | None:
+        if v is not None and not _PG_IDENT.match(v):
+            raise ValueError("expected a column name (letters, digits, '_' and '$')")
+        return v
+
+    @model_validator(mode="after")
+    def _what_to_read(self) -> "PostgresSource":
+        if self.table and self.query:
+            raise ValueError("give either 'table' or 'query', not both")
+        if self.preset is None:
+            missing = [k for k in ("ts_column", "id_column") if getattr(self, k) is None]
+            if not (self.table or self.query):
+                missing.insert(0, "table (or query)")
+            if missing:
+                raise ValueError(f"a postgres source without a preset needs: {', '.join(missing)}")
+        return self
+
+
+class OtelSource(_Strict):
+    """OpenTelemetry GenAI spans in OTLP JSON files (the collector's file exporter)."""
+
+    kind: Literal["otel"] = "otel"
+    path: str = Field(
+        description="Glob of OTLP JSON files (one {\"resourceSpans\": [...]} per line), relative to the "
+        "profile's folder or absolute."
+    )
+
+
+class ProviderLogSource(_Strict):
+    """JSONL of OpenAI chat-completion / Anthropic messages request-response pairs."""
+
+    kind: Literal["provider_logs"] = "provider_logs"
+    path: str = Field(
+        description="Glob of JSONL files, one call a line: {\"ts\", \"request\", \"response\", \"latency_ms\", ...} "
+        "(see llmvigil.source_provider), relative to the profile's folder or absolute."
+    )
+
+
+Source = Annotated[
+    Union[FileSource, PostgresSource, OtelSource, ProviderLogSource], Field(discriminator="kind")
+]
 SOURCE_KINDS = ("files", "postgres", "otel", "provider_logs")
 
 
@@ -157,6 +270,15 @@ class SlackSettings(_Strict):
     channel_env: str = Field("SLACK_CHANNEL", description="Env var holding the channel for the bot token.")
     base_url_env: str = Field("SLACK_API_BASE_URL", description="Env var overriding Slack's API base URL.")
     mention: str | None = Field(None, description="Mention added to critical alerts, e.g. '<!subteam^S123>'.")
+
+    @field_validator("mention")
+    @classmethod
+    def _mention(cls, v: str | None) -> str | None:
+        # Slack only notifies for its own syntax; plain '@oncall' would be silent text.
+        if v is not None and not re.fullmatch(r"(<(!subteam\^[A-Z0-9]+|!here|!channel|@[UW][A-Z0-9]+)>\s*)+", v.strip() + " "):
+            raise ValueError("expected Slack mention syntax: '<!subteam^S0123>' (a user group), '<@U0123>', "
+                             "'<!here>' or '<!channel>' (several separated by spaces)")
+        return v.strip() if v else v
 
 
 class Alerts(_Strict):

@@ -1,96 +1,148 @@
-"""Reports written by each run: reports/<profile>/<run>/ with drift.html (Evidently), checks.html and
-summary.json, plus reports/index.html listing the runs.
+"""Reports written by each run, readable offline:
 
-Pages rendered here are self-contained (no CDN, no external font) and escape every string that came
-from the logs: a logged prompt or model name is attacker-controlled input.
+    reports/index.html                       every profile with its latest status (from status.json)
+    reports/_assets/style.css                the one shared asset (pages load nothing else)
+    reports/<profile>/index.html             dashboard: trend charts over every run, segments, runs table
+    reports/<profile>/status.json            what the index shows of the profile
+    reports/<profile>/<run>/index.html       run overview: findings, KPIs, segments, drift, examples
+    reports/<profile>/<run>/checks.html      every GX expectation, observed value, failing examples
+    reports/<profile>/<run>/drift.html       Evidently's report (written by the drift step)
+    reports/<profile>/<run>/summary.json     the run summary
+
+Trends come from the profile's DuckDB `runs` table (one row per run), so they keep every run while
+`reports.keep_runs` prunes the per-run folders (Evidently's pages are about 4 MB each).
+
+Pages carry no script and a Content-Security-Policy that forbids every load but the shared
+stylesheet; every string from the logs is escaped and links are built from checked parts only.
+The pages themselves are rendered by `llmvigil.dashboard`.
 """
 
 from __future__ import annotations
 
 import json
-from html import escape
+import re
+import shutil
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
 
-from llmvigil.results import ChecksSummary, RunSummary
+import duckdb
 
-_CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem;color:#1d2330}
-table{border-collapse:collapse;margin:1rem 0}td,th{border:1px solid #d5d9e0;padding:.35rem .6rem;text-align:left;vertical-align:top}
-th{background:#f2f4f7}.pass{color:#11734b;font-weight:600}.fail{color:#b42318;font-weight:600}
-code{background:#f2f4f7;padding:0 .2rem}
-"""
+from llmvigil.profile import Profile
+from llmvigil.dashboard import pages
+from llmvigil.dashboard.data import RunExtras, RunRecord, load_history, run_extras
+from llmvigil.dashboard.html import ensure_assets, safe_part, write_text_atomic
+from llmvigil.results import RunSummary
 
+__all__ = ["RunExtras", "load_history", "prune_runs", "run_extras", "write_index", "write_profile", "write_run"]
 
-def _page(title: str, body: str) -> str:
-    return (f"<!doctype html><html lang=en><head><meta charset=utf-8>"
-            f"<meta http-equiv=Content-Security-Policy content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\">"
-            f"<title>{escape(title)}</title><style>{_CSS}</style></head><body>{body}</body></html>")
+STATUS_FILE = "status.json"
+RUN_PAGE = "index.html"
+_RUN_ID_TIME = re.compile(r"^(\d{8}T\d{6}Z)-[0-9a-f]+$")
 
-
-def _cell(v: Any) -> str:
-    if isinstance(v, (dict, list)):
-        v = json.dumps(v, ensure_ascii=False, default=str)
-    return escape("" if v is None else str(v))
+# Evidently's page needs its inline scripts; everything else (network included) is forbidden.
+DRIFT_CSP = ("default-src 'none'; script-src 'unsafe-inline' 'unsafe-eval'; style-src 'unsafe-inline'; "
+             "img-src data: blob:; font-src data:; base-uri 'none'; form-action 'none'")
 
 
-def checks_html(profile: str, run_id: str, checks: ChecksSummary) -> str:
-    if checks.skipped:
-        body = f"<h1>Output checks · {escape(profile)}</h1><p>Not run: {escape(checks.skipped)}</p>"
-        return _page(f"checks {profile} {run_id}", body)
-    rows = []
-    for r in checks.results:
-        status = '<span class="pass">pass</span>' if r.success else '<span class="fail">FAIL</span>'
-        examples = "<br>".join(_cell(e) for e in r.unexpected_examples)
-        rows.append(f"<tr><td>{status}</td><td><code>{_cell(r.expectation)}</code></td><td>{_cell(r.column)}</td>"
-                    f"<td>{_cell(r.kwargs)}</td><td>{_cell(r.observed)}</td><td>{_cell(r.unexpected_count)}</td>"
-                    f"<td>{examples}</td></tr>")
-    passed = sum(r.success for r in checks.results)
-    body = (f"<h1>Output checks · {escape(profile)}</h1><p>Run <code>{escape(run_id)}</code>: "
-            f"{passed} of {checks.evaluated} expectations passed.</p>"
-            "<table><tr><th>status</th><th>expectation</th><th>column</th><th>parameters</th>"
-            "<th>observed</th><th>unexpected</th><th>failing examples (PII masked)</th></tr>"
-            + "".join(rows) + "</table>")
-    return _page(f"checks {profile} {run_id}", body)
+def _present(run_dir: Path) -> dict[str, bool]:
+    return {"run": (run_dir / RUN_PAGE).exists(),
+            **{k: (run_dir / name).exists() for k, name in pages.RUN_FILES.items()}}
 
 
-def write_run(run_dir: Path, summary: RunSummary) -> dict[str, str]:
-    """Write checks.html and summary.json of a run (drift.html is written by the drift step)."""
+def protect_drift_page(path: Path) -> bool:
+    """Add a CSP to Evidently's self-contained page that forbids every network load (its own inline
+    scripts still run). Returns False when the file has no <head> or already carries the policy."""
+    text = path.read_text(encoding="utf-8")
+    if "Content-Security-Policy" in text[:20000]:
+        return False
+    i = text.lower().find("<head>", 0, 5000)
+    if i < 0:
+        return False
+    meta = f'<meta http-equiv="Content-Security-Policy" content="{DRIFT_CSP}">'
+    write_text_atomic(path, text[:i + 6] + meta + text[i + 6:])
+    return True
+
+
+def write_run(run_dir: Path, summary: RunSummary, extras: RunExtras | None = None,
+              profile: Profile | None = None) -> dict[str, str]:
+    """Write a run's checks.html, overview (index.html) and summary.json; drift.html is the drift step's.
+
+    Sets `summary.reports` to the paths written (before summary.json is written, so it lists them)."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    paths = {}
-    (run_dir / "checks.html").write_text(checks_html(summary.profile, summary.run_id, summary.checks),
-                                         encoding="utf-8")
+    ensure_assets(run_dir.parent.parent)
+    w = summary.windows.to_json()["current"]
+    write_text_atomic(run_dir / "checks.html",
+                      pages.checks_page(summary.profile, summary.run_id, summary.at, w, summary.checks))
+    drift = run_dir / "drift.html"
+    if drift.exists():
+        protect_drift_page(drift)
+    paths = {"drift": str(drift)} if drift.exists() else {}
     paths["checks"] = str(run_dir / "checks.html")
-    if (run_dir / "drift.html").exists():
-        paths["drift"] = str(run_dir / "drift.html")
     paths["summary"] = str(run_dir / "summary.json")
+    paths["overview"] = str(run_dir / RUN_PAGE)
+    paths["dashboard"] = str(run_dir.parent / "index.html")
     summary.reports = paths
-    (run_dir / "summary.json").write_text(json.dumps(summary.to_json(), indent=2, ensure_ascii=False),
-                                          encoding="utf-8")
+    present = {"run": True, "drift": drift.exists(), "checks": True, "summary": True}
+    write_text_atomic(run_dir / RUN_PAGE, pages.run_page(summary, extras, profile, present))
+    write_text_atomic(run_dir / "summary.json", json.dumps(summary.to_json(), indent=2, ensure_ascii=False))
     return paths
 
 
+def prune_runs(profile_dir: Path, history: list[RunRecord], keep: timedelta, *,
+               protect: set[str] = frozenset()) -> list[str]:
+    """Delete per-run folders whose run is older than `keep` before the newest run; returns their names.
+
+    A folder's time is its run's `at` from the runs table, or the time in its name (run ids start with
+    it); folders with neither, and the runs in `protect`, are left alone. Trends are not affected."""
+    if not history or not profile_dir.is_dir():
+        return []
+    at_of = {r.run_id: r.at for r in history}
+    cutoff = max(at_of.values()) - keep
+    removed = []
+    for d in sorted(p for p in profile_dir.iterdir() if p.is_dir() and not p.is_symlink()):
+        if d.name in protect or not safe_part(d.name):
+            continue
+        at = at_of.get(d.name)
+        if at is None and (m := _RUN_ID_TIME.match(d.name)):
+            at = datetime.strptime(m.group(1), "%Y%m%dT%H%M%SZ")
+        if at is not None and at < cutoff:
+            shutil.rmtree(d)
+            removed.append(d.name)
+    return removed
+
+
+def write_profile(con: duckdb.DuckDBPyConnection, profile: Profile, summary: RunSummary,
+                  extras: RunExtras | None = None) -> Path:
+    """The profile's dashboard and status.json, from every run in the `runs` table (the current run
+    must be recorded there first); prunes per-run folders older than `reports.keep_runs`."""
+    history = load_history(con, profile.name)
+    profile_dir = profile.reports_dir / profile.name
+    profile_dir.mkdir(parents=True, exist_ok=True)
+    if not history:
+        raise ValueError(f"no runs of profile {profile.name} in the runs table")
+    prune_runs(profile_dir, history, profile.reports.keep_runs, protect={summary.run_id})
+    shown = history[-pages.RUN_TABLE_ROWS:]
+    present = {r.run_id: _present(profile_dir / r.run_id) for r in shown if safe_part(r.run_id)}
+    latest_extras = extras if history[-1].run_id == summary.run_id else None
+    write_text_atomic(profile_dir / "index.html", pages.profile_page(profile, history, latest_extras, present))
+    status = pages.status_record(profile, history, present)
+    write_text_atomic(profile_dir / STATUS_FILE, json.dumps(status, ensure_ascii=False, default=str))
+    return profile_dir / "index.html"
+
+
 def write_index(reports_dir: Path) -> Path:
-    """reports/index.html: every profile's runs, newest first, with their status and links."""
-    rows = []
-    for summary_file in sorted(reports_dir.glob("*/*/summary.json"), reverse=True):
+    """reports/index.html: every profile that has a status.json, firing first."""
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    ensure_assets(reports_dir)
+    statuses = []
+    for f in sorted(reports_dir.glob(f"*/{STATUS_FILE}")):
+        if not safe_part(f.parent.name):
+            continue
         try:
-            s = json.loads(summary_file.read_text(encoding="utf-8"))
+            st = json.loads(f.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError):
             continue
-        firing = [f for f in s.get("findings", []) if f.get("status") == "firing"]
-        status = ('<span class="fail">FIRING: ' + escape(", ".join(sorted({f["rule"] for f in firing}))) + "</span>"
-                  if firing else '<span class="pass">OK</span>')
-        rel = summary_file.parent.relative_to(reports_dir).as_posix()
-        links = " · ".join(f'<a href="{escape(rel)}/{name}">{name}</a>'
-                           for name in ("drift.html", "checks.html", "summary.json")
-                           if (summary_file.parent / name).exists())
-        window = s.get("window", {}).get("current", ["", ""])
-        rows.append(f"<tr><td>{_cell(s.get('profile'))}</td><td>{_cell(window[0])} → {_cell(window[1])}</td>"
-                    f"<td>{_cell(s.get('kpis', {}).get('current', {}).get('volume'))}</td><td>{status}</td><td>{links}</td></tr>")
-    body = ("<h1>llmvigil reports</h1><table><tr><th>profile</th><th>window</th><th>volume</th>"
-            "<th>status</th><th>pages</th></tr>" + "".join(rows) + "</table>")
-    reports_dir.mkdir(parents=True, exist_ok=True)
-    out = reports_dir / "index.html"
-    out.write_text(_page("llmvigil reports", body), encoding="utf-8")
-    return out
+        if isinstance(st, dict) and st.get("profile") == f.parent.name:
+            statuses.append(st)
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    return write_text_atomic(reports_dir / "index.html", pages.index_page(statuses, now))

@@ -99,9 +99,12 @@ class Finding:
 @dataclass
 class AlertResult:
     status: Literal["sent", "not_configured", "queued", "failed", "nothing_to_send"]
-    messages: int = 0
+    messages: int = 0  # Slack messages delivered by this step (this run's and any left over)
     detail: str | None = None
     message_path: str | None = None
+    created: int = 0  # messages this run called for (queued in the outbox, or written when not configured)
+    pending: int = 0  # messages still waiting in the outbox after this step
+    silenced: int = 0  # findings muted by a silence in this run
 
 
 @dataclass

@@ -83,6 +83,9 @@ def _ddl() -> list[str]:
           run_id VARCHAR PRIMARY KEY, profile VARCHAR, run_at TIMESTAMP, started_at TIMESTAMP,
           finished_at TIMESTAMP, firing INTEGER, summary JSON)""",
         """CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)""",
+        # Where a database source's pull stands: the last (timestamp, id) stored, UTC (source_postgres.py).
+        """CREATE TABLE IF NOT EXISTS source_watermarks (
+          source VARCHAR PRIMARY KEY, ts TIMESTAMP, id VARCHAR, rows_read BIGINT, updated_at TIMESTAMP)""",
     ]
 
 

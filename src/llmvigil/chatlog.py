@@ -1,0 +1,108 @@
+"""What the PostgreSQL, OpenTelemetry and provider-log sources share.
+
+- DuckDB macros that read chat messages the way providers and tracers log them: the text of the last
+  user message of an OpenAI / Anthropic / OTel GenAI message list, the assistant text of a response,
+  finish reasons normalised to the canonical set (stop|length|content_filter|tool_calls|refusal|error).
+- `stage_rows`: turn a temp table `pre_rows (line, j, pre_reason)` into the temp tables `staged` and
+  `staged_rejected` that `features.insert_new_rows` reads, through the same canonical-row SQL the file
+  source uses (`sources._stage_raw`). A source sets `pre_reason` for records it already knows are bad
+  (with a reason more helpful than a generic one); every other record goes through the canonical checks.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+# Message content: a string, or a list of parts ({"type": "text", "text"|"content": ...}, images skipped).
+_MACROS = [
+    # (Parameter names end in '_': DuckDB substitutes macro parameters by name, also inside lambdas.)
+    r"""CREATE OR REPLACE TEMP MACRO llmvigil_content_text(c_) AS (
+      CASE json_type(c_)
+        WHEN 'VARCHAR' THEN json_extract_string(c_, '$')
+        WHEN 'ARRAY' THEN nullif(array_to_string(list_transform(
+          list_filter(json_extract(c_, '$[*]'), lambda part_: json_type(part_) = 'VARCHAR'
+                      OR coalesce(json_extract_string(part_, '$.type'), 'text')
+                         IN ('text', 'output_text', 'input_text')),
+          lambda part_: CASE WHEN json_type(part_) = 'VARCHAR' THEN json_extract_string(part_, '$')
+                             ELSE coalesce(json_extract_string(part_, '$.text'),
+                                           json_extract_string(part_, '$.content')) END),
+          chr(10)), '')
+      END)""",
+    # A message: {"role", "content"} (OpenAI, Anthropic, older OTel) or {"role", "parts"} (OTel GenAI now).
+    r"""CREATE OR REPLACE TEMP MACRO llmvigil_msg_text(m_) AS (
+      CASE json_type(m_) WHEN 'VARCHAR' THEN json_extract_string(m_, '$')
+        ELSE coalesce(llmvigil_content_text(json_extract(m_, '$.content')),
+                      llmvigil_content_text(json_extract(m_, '$.parts'))) END)""",
+    # OpenAI `message.refusal`, or a part of type "refusal".
+    r"""CREATE OR REPLACE TEMP MACRO llmvigil_msg_refusal(m_) AS (
+      CASE WHEN json_type(m_) = 'OBJECT' THEN coalesce(
+        nullif(json_extract_string(m_, '$.refusal'), ''),
+        json_extract_string(list_filter(
+          json_extract(coalesce(json_extract(m_, '$.content'), json_extract(m_, '$.parts')), '$[*]'),
+          lambda part_: json_extract_string(part_, '$.type') = 'refusal')[1], '$.refusal'),
+        json_extract_string(list_filter(
+          json_extract(coalesce(json_extract(m_, '$.content'), json_extract(m_, '$.parts')), '$[*]'),
+          lambda part_: json_extract_string(part_, '$.type') = 'refusal')[1], '$.content')) END)""",
+    # Text of the last message with role `role_` in a message list (or {"messages": [...]}, or plain text).
+    r"""CREATE OR REPLACE TEMP MACRO llmvigil_last_text(msgs_, role_) AS (
+      CASE json_type(msgs_)
+        WHEN 'VARCHAR' THEN json_extract_string(msgs_, '$')
+        WHEN 'OBJECT' THEN llmvigil_msg_text(
+          list_filter(json_extract(msgs_, '$.messages[*]'),
+                      lambda msg_: json_extract_string(msg_, '$.role') = role_)[-1])
+        WHEN 'ARRAY' THEN llmvigil_msg_text(
+          list_filter(json_extract(msgs_, '$[*]'), lambda msg_: json_extract_string(msg_, '$.role') = role_)[-1])
+      END)""",
+    # The answer in a completion: first message of a list, an OpenAI response, a message, or plain text.
+    r"""CREATE OR REPLACE TEMP MACRO llmvigil_first_text(v_) AS (
+      CASE json_type(v_)
+        WHEN 'ARRAY' THEN llmvigil_msg_text(json_extract(v_, '$[0]'))
+        WHEN 'OBJECT' THEN coalesce(llmvigil_msg_text(json_extract(v_, '$.choices[0].message')),
+                                    json_extract_string(v_, '$.choices[0].text'), llmvigil_msg_text(v_))
+        ELSE llmvigil_msg_text(v_) END)""",
+    # Text that may hold a JSON list/object: as JSON; anything else as a JSON string.
+    r"""CREATE OR REPLACE TEMP MACRO llmvigil_as_json(s_) AS (
+      CASE WHEN s_ IS NULL THEN NULL
+           WHEN json_valid(s_) AND json_type(s_) IN ('ARRAY', 'OBJECT') THEN s_::JSON
+           ELSE to_json(s_) END)""",
+    r"""CREATE OR REPLACE TEMP MACRO llmvigil_finish(x_) AS (
+      CASE WHEN x_ IS NULL OR trim(x_) = '' THEN NULL ELSE
+      CASE lower(trim(x_))
+        WHEN 'end_turn' THEN 'stop' WHEN 'stop_sequence' THEN 'stop' WHEN 'eos' THEN 'stop'
+        WHEN 'finish_reason_stop' THEN 'stop'
+        WHEN 'max_tokens' THEN 'length' WHEN 'max_output_tokens' THEN 'length'
+        WHEN 'model_context_window_exceeded' THEN 'length'
+        WHEN 'safety' THEN 'content_filter' WHEN 'recitation' THEN 'content_filter'
+        WHEN 'blocklist' THEN 'content_filter' WHEN 'prohibited_content' THEN 'content_filter'
+        WHEN 'spii' THEN 'content_filter' WHEN 'image_safety' THEN 'content_filter'
+        WHEN 'tool_use' THEN 'tool_calls' WHEN 'tool_call' THEN 'tool_calls' WHEN 'function_call' THEN 'tool_calls'
+        ELSE lower(trim(x_)) END END)""",
+    # Several choices' finish reasons: a provider block anywhere wins, then a refusal, else the first.
+    r"""CREATE OR REPLACE TEMP MACRO llmvigil_finish_list(l_) AS (
+      CASE WHEN list_contains(list_transform(l_, lambda fr_: llmvigil_finish(fr_)), 'content_filter')
+           THEN 'content_filter'
+           WHEN list_contains(list_transform(l_, lambda fr_: llmvigil_finish(fr_)), 'refusal') THEN 'refusal'
+           ELSE llmvigil_finish(l_[1]) END)""",
+]
+
+
+def register(con: duckdb.DuckDBPyConnection) -> None:
+    """Define the chat-message macros on this connection (temp macros: nothing is written to the store)."""
+    for stmt in _MACROS:
+        con.execute(stmt)
+
+
+def stage_rows(con: duckdb.DuckDBPyConnection, mapping: dict[str, str] | None = None) -> None:
+    """Fill temp tables `staged` / `staged_rejected` from temp table `pre_rows (line, j, pre_reason)`.
+
+    `j` is the record as a JSON object whose keys are canonical field names (or the source's own names,
+    with `mapping` from canonical field to source key); keys that are not mapped end up in `metadata`.
+    """
+    from llmvigil import sources
+
+    sources._stage_raw(con, mapping or {}, "SELECT line, j FROM pre_rows WHERE pre_reason IS NULL")
+    con.execute(
+        "INSERT INTO staged_rejected SELECT line, pre_reason, left(j, ?) FROM pre_rows WHERE pre_reason IS NOT NULL",
+        [sources._RAW_KEEP],
+    )
+    con.execute("DROP TABLE pre_rows")
