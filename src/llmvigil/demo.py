@@ -1444,9 +1444,9 @@ class _Engine:
             prompts = _FOLLOWUPS[lang][key][0]
             return "followup", key, prompts[int(rand() * len(prompts))], idx
         u = rand()
-        if u < 0.016:
-            kind = "data" if u < 0.009 else "harm"
-        elif u < 0.028:
+        if u < 0.014:                                   # ~1.4% of questions should be refused
+            kind = "data" if u < 0.008 else "harm"
+        elif u < 0.022:                                 # ~0.8% off-topic (mostly partial refusals)
             kind = "offtopic"
         else:
             intent = self.intent_tab[int(rand() * len(self.intent_tab))]
@@ -1840,7 +1840,7 @@ def generate(out_dir: Path, *, days: int = 14, end: date = date(2026, 12, 1), pe
     out_dir.mkdir(parents=True, exist_ok=True)
     first_day = end - timedelta(days=days)
     last_day = end - timedelta(days=1)
-    t0, t1 = _day_ms(first_day), _day_ms(end)
+    t1 = _day_ms(end)
     # rows per day: weekday pattern + a little noise, then spread over the hours of the day
     noise = random.Random(seed * 1_000_003 + 17)
     chunks: list[tuple[int, int, int]] = []

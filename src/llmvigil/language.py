@@ -24,6 +24,9 @@ The raw scores are exactly py3langid's (tests check this), then two decisions ar
 
 Only the first MAX_CHARS characters are read: language is settled long before that, and it keeps
 every row's cost bounded.
+
+Runs on numpy, pyarrow and scipy.sparse (scipy comes with evidently and great-expectations). The model
+is loaded once per process on first use (about 1 s; about 100 MB of arrays).
 """
 
 from __future__ import annotations
@@ -57,20 +60,24 @@ class _Model:
         from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
         ident = LanguageIdentifier.from_model_file(MODEL_FILE)
-        nextmove = np.frombuffer(ident.tk_nextmove, dtype=_uint_dtype(ident.tk_nextmove))
-        rowbase = np.asarray(ident.tk_row, dtype=np.int64) << 8
-        out = np.asarray(ident.tk_output, dtype=np.int64) + 1  # 0 = this state emits no feature
-        self.shift = int(out.max()).bit_length()
-        # fused transitions: index = rowbase(state) + byte -> (rowbase(next), feature(next) + 1)
-        self.next_rowbase = rowbase[nextmove].astype(np.int32)
-        self.next_feature = out[nextmove].astype(np.int32)
-        self.start = int(rowbase[0])
+        # byte automaton: next state = nextmove[rowbase[state] + byte]; each state emits at most
+        # one n-gram feature (out + 1, 0 = none)
+        self.nextmove = np.frombuffer(ident.tk_nextmove, dtype=_uint_dtype(ident.tk_nextmove))
+        self.rowbase = (np.asarray(ident.tk_row, dtype=np.int64) << 8).astype(np.int32)
+        self.feature = (np.asarray(ident.tk_output, dtype=np.int64) + 1).astype(np.int32)
         ptc = np.asarray(ident.nb_ptc, dtype=np.float32)
         self.table = np.vstack([np.zeros((1, ptc.shape[1]), np.float32), ptc])  # row 0: no feature
         self.classes = list(ident.nb_classes)
         self.prior = np.asarray(ident.nb_pc, dtype=np.float32) + np.array(
             [PRIOR_NATS if c in FOCUS else 0.0 for c in self.classes], dtype=np.float32)
         self.codes = [None if c == _NO_LANGUAGE else _LABEL_TO_CODE.get(c, c) for c in self.classes]
+        first: dict[str, int] = {}  # a label with two columns (scripts of 'sr', 'uz'): keep the max
+        self.aliases: list[tuple[int, int]] = []
+        for i, c in enumerate(self.classes):
+            if c in first:
+                self.aliases.append((first[c], i))
+            else:
+                first[c] = i
         letter = np.zeros(256, np.int32)  # ASCII letters and lead bytes of non-ASCII letters
         letter[ord("A"):ord("Z") + 1] = 1
         letter[ord("a"):ord("z") + 1] = 1
@@ -97,12 +104,13 @@ class _Model:
         total, maxlen = int(ostart[-1]), int(slen[0]) if n else 0
         active = np.searchsorted(-slen, -np.arange(1, maxlen + 1), side="right")
         features = np.empty(total, np.int32)
-        rb = np.full(n, self.start, np.int32)
+        nextmove, rowbase, feature = self.nextmove, self.rowbase, self.feature
+        rb = np.full(n, rowbase[0], np.int32)  # all texts start in state 0; byte p of all at once
         for p in range(maxlen):
             k = active[p]
-            idx = rb[:k] + data[sstart[:k] + p]
-            rb[:k] = self.next_rowbase[idx]
-            features[ostart[:k] + p] = self.next_feature[idx]
+            state = nextmove[rb[:k] + data[sstart[:k] + p]]
+            rb[:k] = rowbase[state]
+            features[ostart[:k] + p] = feature[state]
         counts = sp.csr_matrix((np.ones(total, np.float32), features, ostart),
                                shape=(n, self.table.shape[0]))
         counts.sum_duplicates()
@@ -128,6 +136,9 @@ class _Model:
 
         scores, nbytes, letters, has_feature = self.raw_scores([texts[i] for i in todo])
         scores += self.prior
+        for i, j in self.aliases:
+            np.maximum(scores[:, i], scores[:, j], out=scores[:, i])
+            scores[:, j] = -np.inf
         best = scores.argmax(axis=1)
         # py3langid's calibrated confidence: softmax at temperature sqrt(bytes)
         z = scores - scores[np.arange(len(best)), best][:, None]
@@ -150,6 +161,8 @@ def _normalise(text: str) -> bytes:
     text = text[:MAX_CHARS]
     if text.isupper():
         text = text.lower()
+    if text.isascii():
+        return text.encode("ascii")
     return unicodedata.normalize("NFC", text).encode("utf8", errors="surrogatepass")
 
 

@@ -146,7 +146,6 @@ _CARD = re.compile(
     _LEFT + r"(?:\d{4}(?P<s>[ -]?)(?:\d{4}(?P=s)\d{4}(?P=s)\d{4}(?:(?P=s)\d{3})?|\d{6}(?P=s)\d{4,5})"
     r"|\d{13,19})" + _RIGHT)
 
-_IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}(?![A-Za-z0-9])")
 _IBAN_START = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}")
 
 _DNI = re.compile(r"(?<![\w.,/-])(\d{8}|\d{2}\.\d{3}\.\d{3})(?:([A-Z])|-?([A-Za-z]))(?!\w)|"
@@ -183,10 +182,10 @@ _PHONE_WORDS = re.compile(
     r"celular|cel|whats ?app|wa|sms|fax|call|ll[aá]m\w*|lig\w*|contact\w*|contat\w*|reach|número de contacto|"
     r"marca|marque|dial|línea|linha)\b)")
 _ID_WORDS = re.compile(
-    r"(?i:\b(?:order|orders|pedido|pedidos|orden|encomenda|compra|tracking|track|rastreio|rastreamento|"
+    r"(?i:\b(?:order|orders|pedido|pedidos|orden|encomenda|tracking|track|rastreio|rastreamento|"
     r"seguimiento|guía|guia|invoice|factura|fatura|nota fiscal|nf|receipt|recibo|ref|reference|referencia|"
-    r"referência|protocol|protocolo|ticket|case|caso|chamado|incidencia|sku|id|código|codigo|code|"
-    r"account|cuenta|conta|contrato|contract|serial|série|serie|lote|batch|n[º°o]\.?|no\.|núm\.?|num\.?)\b|#)")
+    r"referência|protocol|protocolo|ticket|chamado|incidencia|sku|id|código|codigo|"
+    r"contrato|contract|serial|série|serie|lote|batch|n[º°o]\.?|no\.|núm\.?|num\.?)\b|#)")
 _CARD_WORDS = re.compile(
     r"(?i:\b(?:card|tarjeta|cartão|cartao|visa|mastercard|master|amex|american express|elo|hipercard|"
     r"débito|debito|debit|crédito|credito|credit)\b)")
@@ -258,6 +257,8 @@ def _intl_phone(text: str, m: re.Match) -> tuple[int, int] | None:
     if not groups:
         return None
     plus = text[m.start()] == "+"
+    if not plus and _id_context(text, m.start()):
+        return None  # "pedido 0034..." is an order number; "+34 ..." is always a phone
     # longest prefix of the digit groups that is a valid number (a phone may be followed by
     # an unrelated number: "+34 612 345 678 24 horas")
     for k in range(len(groups), 0, -1):
@@ -267,9 +268,9 @@ def _intl_phone(text: str, m: re.Match) -> tuple[int, int] | None:
         for cc in ("1", "34", "52", "55", "57"):
             if digits.startswith(cc) and _national_ok(digits[len(cc):], cc):
                 return m.start(), groups[k - 1][1]
-        if plus and 8 <= len(digits) <= 15 and not digits.startswith(("1", "34", "52", "55", "57")):
-            if not re.fullmatch(r"\d{1,3}?(?:0{3})+", digits[-6:]) and not digits.endswith("000000"):
-                return m.start(), groups[k - 1][1]
+        if (plus and 8 <= len(digits) <= 15 and not digits.startswith(("1", "34", "52", "55", "57"))
+                and not digits.endswith("000000")):  # "+20 000 000" is an amount
+            return m.start(), groups[k - 1][1]
     return None
 
 

@@ -391,8 +391,11 @@ def _signal_group(pid: int, sig: int) -> None:
 
 
 def down(root: Path, *, state_dir: Path | None = None, timeout: float = 30, say: Say | None = None) -> list[Proc]:
-    """Stop what `up` started (workers first, then the server): SIGTERM to each process group, SIGKILL
-    after `timeout`. Returns the processes that were running. Removes the state file."""
+    """Stop what `up` started: the workers and the flow runs they are running, then the server.
+
+    SIGTERM to each recorded process group (and to the flow-run processes a worker started, which
+    Prefect puts in sessions of their own), SIGKILL after `timeout`. Returns the recorded processes
+    that were running, and removes the state file."""
     say = say or (lambda msg: None)
     root = Path(root).resolve()
     state_dir = (root / STATE_DIR if state_dir is None else Path(state_dir)).resolve()
@@ -402,19 +405,23 @@ def down(root: Path, *, state_dir: Path | None = None, timeout: float = 30, say:
     running = [p for p in stack.alive() if _is_prefect(p.pid)]
     for role in ("worker", "server"):
         group = [p for p in running if p.role == role]
+        spawned = [d for p in group for d in descendants(p.pid)]
         for p in group:
             say(f"stopping {p.role} {p.name} (pid {p.pid}) ...")
             _signal_group(p.pid, signal.SIGTERM)
+        if spawned:
+            say(f"stopping {len(spawned)} process(es) the {role}s started (flow runs) ...")
+        for pid in spawned:
+            _signal(pid, signal.SIGTERM)
+        pids = [p.pid for p in group] + spawned
         deadline = time.monotonic() + timeout
-        while any(is_alive(p.pid) for p in group) and time.monotonic() < deadline:
+        while any(is_alive(pid) for pid in pids) and time.monotonic() < deadline:
             time.sleep(0.2)
-        for p in group:
-            if is_alive(p.pid):
-                say(f"  {p.role} {p.name} (pid {p.pid}) did not stop within {timeout:.0f}s: killing it")
-                _signal_group(p.pid, signal.SIGKILL)
-        for p in group:
-            if _group_alive(p.pid):  # e.g. a flow run the stopped worker had started
-                _signal_group(p.pid, signal.SIGKILL)
+        for pid in pids:
+            if is_alive(pid) or _group_alive(pid):
+                say(f"  pid {pid} did not stop within {timeout:.0f}s: killing it")
+                _signal_group(pid, signal.SIGKILL)
+                _signal(pid, signal.SIGKILL)
     deadline = time.monotonic() + 10
     while any(is_alive(p.pid) for p in running) and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -422,8 +429,36 @@ def down(root: Path, *, state_dir: Path | None = None, timeout: float = 30, say:
     return running
 
 
+def descendants(pid: int) -> list[int]:
+    """Every process below pid (children, grandchildren, ...), from `ps`."""
+    if os.name != "posix":
+        return []
+    try:
+        out = subprocess.run(["ps", "-A", "-o", "pid=,ppid="], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    children: dict[int, list[int]] = {}
+    for line in out.splitlines():
+        fields = line.split()
+        if len(fields) == 2 and fields[0].isdigit() and fields[1].isdigit():
+            children.setdefault(int(fields[1]), []).append(int(fields[0]))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _signal(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
 def _group_alive(pgid: int) -> bool:
-    """Whether any process of the group is left (e.g. a flow run a stopped worker had started)."""
+    """Whether any process of the group is left (e.g. a child that ignored SIGTERM)."""
     if os.name != "posix":
         return False
     try:

@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parents[2]
 FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 # What the tests tune on the stack: workers poll every 2 s instead of 10 s.
 FAST = {"PREFECT_WORKER_QUERY_SECONDS": "2", "PREFECT_LOGGING_LEVEL": "INFO"}
-DEMO_DAYS, DEMO_PER_DAY = 8, 600
+DEMO_DAYS, DEMO_PER_DAY = 4, 400  # small: each run stays quick on a busy 2-core machine
 
 
 def make_project(root: Path) -> dict:
@@ -46,15 +46,26 @@ class Api:
         self.url = url
         self.http = httpx.Client(base_url=url.rstrip("/") + "/", timeout=30)
 
-    def get(self, path: str):
-        r = self.http.get(path.lstrip("/"))
+    def request(self, method: str, path: str, payload: dict | None = None):
+        """One call, retried like Prefect's own client does when the server is busy (a SQLite-backed
+        server answers 503 while its database is locked by a burst of writes)."""
+        for attempt in range(12):
+            try:
+                r = self.http.request(method, path.lstrip("/"), json=payload)
+                if r.status_code not in (429, 502, 503):
+                    break
+            except httpx.TransportError:
+                if attempt == 11:
+                    raise
+            time.sleep(min(5, 0.5 * 2 ** attempt))
         r.raise_for_status()
-        return r.json()
+        return r.json() if r.content else None
+
+    def get(self, path: str):
+        return self.request("GET", path)
 
     def post(self, path: str, payload: dict):
-        r = self.http.post(path.lstrip("/"), json=payload)
-        r.raise_for_status()
-        return r.json()
+        return self.request("POST", path, payload)
 
     def deployment(self, name: str) -> dict:
         return self.get(f"deployments/name/{name}")
@@ -104,10 +115,16 @@ def flow_run_id_from(cli_output: str) -> str:
     return match.group(1)
 
 
-def pids_left(stack: server.Stack) -> list[int]:
-    """Processes of the stack still running: its own pids, or anything left in their process groups
-    (e.g. a flow run a worker had started)."""
-    return [p.pid for p in stack.processes if server.is_alive(p.pid) or _group_has_live_member(p.pid)]
+def stack_pids(stack: server.Stack) -> list[int]:
+    """The stack's processes and every process they started (flow runs, the server's helpers)."""
+    return [q for p in stack.processes for q in (p.pid, *server.descendants(p.pid))]
+
+
+def pids_left(stack: server.Stack, pids: list[int] | None = None) -> list[int]:
+    """Which of the stack's processes still run: the recorded pids, anything left in their process
+    groups, and the given pids (e.g. `stack_pids` taken before `down`)."""
+    left = [p.pid for p in stack.processes if server.is_alive(p.pid) or _group_has_live_member(p.pid)]
+    return left + [pid for pid in pids or [] if pid not in left and server.is_alive(pid)]
 
 
 def _group_has_live_member(pgid: int) -> bool:
@@ -134,5 +151,6 @@ def prefect_stack(root: Path, *, env: dict[str, str], database_url: str | None =
     try:
         yield stack
     finally:
+        started = stack_pids(stack)
         server.down(root)
-        assert not pids_left(stack), f"processes still running after down: {pids_left(stack)}"
+        assert not pids_left(stack, started), f"processes still running after down: {pids_left(stack, started)}"

@@ -21,7 +21,9 @@ import yaml
 
 from llmvigil import server
 from llmvigil.slack import fmt_value
-from tests.e2e.helpers import FAST, Api, flow_run_id_from, make_project, pids_left, prefect_cli, prefect_stack
+from tests.e2e.helpers import (
+    FAST, Api, flow_run_id_from, make_project, pids_left, prefect_cli, prefect_stack, stack_pids,
+)
 from tests.slack_server import SlackServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(600)]
@@ -159,9 +161,10 @@ class TestOnSQLite:
         stack, root, _ = sqlite_stack
         port = urlparse(stack.api_url).port
         assert len(stack.processes) == 3 and not [p for p in stack.processes if not server.is_alive(p.pid)]
+        started = stack_pids(stack)
         stopped = server.down(root)
         assert sorted(p.pid for p in stopped) == sorted(p.pid for p in stack.processes)
-        assert pids_left(stack) == []
+        assert pids_left(stack, started) == []
         assert server.port_free("127.0.0.1", port)
         assert not (root / ".llmvigil" / "prefect" / "stack.json").exists()
 
@@ -213,7 +216,7 @@ class TestOnPostgres:
             done = [r for r in runs if r["state_type"] == "COMPLETED"]
             if not done:
                 time.sleep(2)
-        api.http.patch(f"deployments/{d['id']}", json={"paused": True}).raise_for_status()  # no more ticks
+        api.request("PATCH", f"deployments/{d['id']}", {"paused": True})  # no more ticks
         assert done, [(r["name"], r["state_name"]) for r in runs]
         first = done[0]
         assert first["auto_scheduled"] is True and first["parameters"] == {"profile": "profiles/tick.yaml"}
@@ -221,6 +224,7 @@ class TestOnPostgres:
 
     def test_down_stops_every_process_it_started(self, pg_stack):
         stack, root, _ = pg_stack
+        started = stack_pids(stack)
         stopped = server.down(root)
         assert sorted(p.pid for p in stopped) == sorted(p.pid for p in stack.processes)
-        assert pids_left(stack) == []
+        assert pids_left(stack, started) == []

@@ -158,7 +158,9 @@ def test_current_and_older_conventions_ingest_to_the_same_canonical_rows(make_pr
             meta[folder] = [json.loads(m) for (m,) in con.execute("SELECT metadata FROM interactions ORDER BY id").fetchall()]
     assert (results["current"].new_rows, results["current"].rejected) == (6, 0)
     assert (results["older"].new_rows, results["older"].rejected) == (6, 0)
-    assert rows["current"] == rows["older"]
+    assert len(rows["current"]) == len(rows["older"]) == 6
+    for a, b in zip(rows["current"], rows["older"]):
+        assert {k: (x, y) for k, x, y in zip(COLUMNS, a, b) if x != y} == {}, a[0]
     assert [m["provider"] for m in meta["current"]] == [m["provider"] for m in meta["older"]]
 
     by_id = {r[0]: dict(zip(COLUMNS, r)) for r in rows["current"]}
@@ -177,8 +179,7 @@ def test_current_and_older_conventions_ingest_to_the_same_canonical_rows(make_pr
     assert summary["6"] == ("timeout", "TimeoutError", None, None)
     m = meta["current"][0]
     assert m["trace_id"] == f"{1:032x}" and m["span_name"] == "chat gpt-4o-mini" and m["provider"] == "openai"
-    assert m["attributes"] == {"gen_ai.operation.name": "chat", "gen_ai.request.temperature": 0.2} or \
-        m["attributes"]["gen_ai.request.temperature"] == 0.2
+    assert m["attributes"] == {"gen_ai.request.temperature": 0.2}  # every attribute not mapped is kept
     assert m["resource"]["deployment.environment"] == "prod"
 
     with open_store(_otel_profile(make_profile, tmp_path, "current").store_path) as con:

@@ -196,8 +196,10 @@ def test_refusal_rate_healthy_vs_regression(demo_run):
     assert sum(map(is_refusal, main)) / len(main) > 0.10
     assert sum(map(is_refusal, others)) / len(others) < 0.05
     # the new version also refuses perfectly safe questions (order status, passwords ...)
-    safe = [r for r in main if any(w in r["input"].lower() for w in ("password", "contraseña", "senha", "pedido", "order"))
-            and not any(w in r["input"].lower() for w in ("customer", "cliente", "person", "persona", "pessoa"))]
+    safe_words = ("password", "contraseña", "senha", "pedido", "order")
+    unsafe_words = ("customer", "cliente", "person", "persona", "pessoa")
+    safe = [r for r in main if any(w in r["input"].lower() for w in safe_words)
+            and not any(w in r["input"].lower() for w in unsafe_words)]
     assert sum(map(is_refusal, safe)) / len(safe) > 0.08
 
 
@@ -242,7 +244,8 @@ def test_errors_timeouts_and_explicit_retries(demo_run):
         prev = by_id[r["retry_of"]]
         assert prev["status"] != "ok" and r["attempt"] == prev["attempt"] + 1
         assert prev["session_id"] == r["session_id"] and prev["input"] == r["input"]
-        assert 0 < (datetime.fromisoformat(r["created_at"]) - datetime.fromisoformat(prev["created_at"])).total_seconds() < 40
+        gap = datetime.fromisoformat(r["created_at"]) - datetime.fromisoformat(prev["created_at"])
+        assert 0 < gap.total_seconds() < 40
 
 
 def test_implicit_retries_after_refusals(demo_run):

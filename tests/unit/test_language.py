@@ -319,6 +319,7 @@ def test_macro_is_temporary_and_not_left_in_a_database_file(tmp_path):
     assert "lv_lang" not in names
 
 
+@pytest.mark.slow
 def test_model_loads_and_runs_with_the_network_blocked():
     code = textwrap.dedent("""
         import socket
