@@ -63,7 +63,7 @@ def monitor(profile: str = "profiles/demo.yaml", at: datetime | None = None) -> 
     `at` is the end of the window to judge (default: now). Runs of one profile never overlap.
     """
     p = load_profile(profile)
-    with orchestration.profile_slot(p.name):
+    with orchestration.profile_slot(p.name, say=print):
         ctx = pipeline.plan(p, at, progress=print)
         ingest_result = ingest(ctx)
         kpi_rows = compute_kpis(ctx)

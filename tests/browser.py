@@ -211,6 +211,9 @@ class Chromium:
             self.ws.send(json.dumps(msg))
         elif method == "Runtime.consoleAPICalled":
             page.console.append(" ".join(str(a.get("value", a.get("description", ""))) for a in params["args"]))
+        elif method == "Runtime.exceptionThrown":
+            d = params.get("exceptionDetails", {})
+            page.console.append(f"exception: {d.get('exception', {}).get('description') or d.get('text')}")
         elif method == "Log.entryAdded":
             page.console.append(f"{params['entry'].get('level')}: {params['entry'].get('text')}")
         elif method == "Page.loadEventFired":

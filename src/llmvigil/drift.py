@@ -9,6 +9,7 @@ traffic grows.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from pathlib import Path
 
@@ -22,12 +23,32 @@ _NUMERIC_TYPES = {"INTEGER", "BIGINT", "DOUBLE"}
 _SEED = 42
 
 
-def _window_frame(con, columns: list[str], start: datetime, end: datetime, sample: int):
+def _window_frame(con, columns: list[str], start: datetime, end: datetime, sample: int, *, cache: bool = False):
+    """The drift columns of a window's rows (a seeded sample of `sample` rows above that) and its row count.
+
+    With `cache`, a sample is kept in the store (`drift_sample_rows`, one per store) keyed by window,
+    columns and size, and checked against (row count, last ingest) of the window: the reference of an
+    hourly run is sampled once a day instead of scanning its millions of rows every run.
+    """
     cols = ", ".join(ident(c) for c in columns)
-    total = con.execute("SELECT count(*) FROM interactions WHERE ts >= ? AND ts < ?", [start, end]).fetchall()[0][0]
+    total, last = con.execute("SELECT count(*), max(ingested_at)::VARCHAR FROM interactions WHERE ts >= ? AND ts < ?",
+                              [start, end]).fetchall()[0]
     sql = f"SELECT {cols} FROM interactions WHERE ts >= ? AND ts < ?"
-    if total > sample:
-        sql = f"SELECT * FROM ({sql}) USING SAMPLE reservoir({int(sample)} ROWS) REPEATABLE ({_SEED})"
+    if total <= sample:
+        return con.execute(sql, [start, end]).df(), total
+    sql = f"SELECT * FROM ({sql}) USING SAMPLE reservoir({int(sample)} ROWS) REPEATABLE ({_SEED})"
+    if cache:
+        key = json.dumps([start.isoformat(), end.isoformat(), columns, int(sample), _SEED])
+        fingerprint = f"{total}|{last}"
+        try:
+            con.execute("CREATE TABLE IF NOT EXISTS drift_sample_meta (key VARCHAR, fingerprint VARCHAR)")
+            if con.execute("SELECT key, fingerprint FROM drift_sample_meta").fetchall() != [(key, fingerprint)]:
+                con.execute("DELETE FROM drift_sample_meta")
+                con.execute(f"CREATE OR REPLACE TABLE drift_sample_rows AS {sql}", [start, end])
+                con.execute("INSERT INTO drift_sample_meta VALUES (?, ?)", [key, fingerprint])
+            return con.execute(f"SELECT {cols} FROM drift_sample_rows").df(), total
+        except duckdb.Error:  # a read-only connection: sample without the cache
+            pass
     return con.execute(sql, [start, end]).df(), total
 
 
@@ -45,7 +66,7 @@ def compute(
     if unknown:
         raise ValueError(f"drift columns not in the store: {unknown}")
     cur, n_cur = _window_frame(con, columns, *current, cfg.sample_size)
-    ref, n_ref = _window_frame(con, columns, *reference, cfg.sample_size)
+    ref, n_ref = _window_frame(con, columns, *reference, cfg.sample_size, cache=True)
     rows = {"current": len(cur), "reference": len(ref), "current_total": n_cur, "reference_total": n_ref}
     if len(cur) < min_rows or len(ref) < min_rows:
         return DriftSummary(share_drifted=None, rows=rows,

@@ -55,8 +55,9 @@ def _feature_sql(rows: str = "new_rows") -> str:
       SELECT s.*,
         length(s.prompt)::INTEGER AS prompt_chars,
         coalesce(length(s.response), 0)::INTEGER AS response_chars,
-        CASE WHEN s.response IS NULL OR trim(s.response) = '' THEN 0
-             ELSE len(string_split_regex(trim(s.response), '\\s+')) END::INTEGER AS response_words,
+        -- words: runs of non-blank characters (a split on spaces: half the cost of a regex split)
+        len(list_filter(string_split(translate(coalesce(s.response, ''), chr(9) || chr(10) || chr(12) || chr(13), '    '),
+                                     ' '), lambda w: w <> ''))::INTEGER AS response_words,
         (s.response IS NULL OR trim(s.response) = '') AS empty_response,
         (s.status <> 'ok') AS is_error,
         (coalesce(s.provider_refusal, '') NOT IN ('', 'false', '0')

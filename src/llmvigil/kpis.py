@@ -9,8 +9,9 @@ user rated negatively. A retry storm is measured as the most retries in one `ret
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import duckdb
@@ -57,8 +58,9 @@ KPI_SQL: dict[str, tuple[str, str]] = {
     "cost_per_1k_usd": ("1000 * avg(cost_usd)", "cost per 1,000 calls (USD)"),
     "feedback_mean": ("avg(feedback_score)", "mean user feedback score"),
     "accuracy": (
-        "avg((lower(trim(response)) = lower(trim(coalesce(expected, label))))::INT) "
-        "FILTER (WHERE coalesce(expected, label) IS NOT NULL)",
+        # `correct` = lower(trim(response)) = lower(trim(coalesce(expected, label))), computed per row
+        # in the window's base rows (and only when the window has labels at all)
+        "avg(correct::INT) FILTER (WHERE has_expected)",
         "share of answers equal to the expected answer (where logged)",
     ),
     "lang_mismatch_rate": (
@@ -86,37 +88,66 @@ class SegmentKpis:
     values: dict[str, float | int | None]
 
 
-def _retry_rows_sql(segment_cols: list[str]) -> str:
-    """Rows of both windows, each linked to the attempt it repeats (if it is a retry)."""
-    storms = ",\n        ".join(
-        f"count(*) FILTER (WHERE is_retry) OVER (PARTITION BY w, {c}, bucket) AS storm_{c}" for c in segment_cols
-    )
-    storms = (",\n        " + storms) if storms else ""
+# Columns of `interactions` the KPI SQL reads (besides the segment columns). Keeping the rows this
+# narrow matters: the retry linking sorts every row of the window by session.
+_BASE_COLUMNS = (
+    "id", "ts", "session_id", "prompt_key", "is_error", "refusal", "refusal_label", "feedback_score", "retry_of",
+    "attempt", "status", "provider_refused", "empty_response", "latency_ms", "prompt_tokens", "completion_tokens",
+    "cost_usd", "lang_mismatch", "prompt_lang", "response_lang", "pii_count", "response_is_json",
+)
+# How far before a window an explicit retry's original attempt is looked up (by id).
+_ORIGINAL_LOOKBACK = timedelta(hours=1)
+# Bump when the KPI SQL changes: cached results of older SQL are then ignored.
+_SQL_VERSION = 2
+_CACHE_KEEP = 500  # cached window results kept per store (the oldest are dropped)
+
+
+def _window_sql(segment_cols: list[str], *, labelled: bool) -> str:
+    """KPIs of ONE window [$start, $end), overall and per segment; rows linked to the attempt they repeat.
+
+    A window is computed on its own rows plus `gap` before it (for the retry linking), so that its
+    figures depend only on the data in that range and can be cached (see `compute`).
+    """
+    extra = [c for c in segment_cols if c not in _BASE_COLUMNS]
+    correct = ("CASE WHEN coalesce(expected, label) IS NOT NULL THEN "
+               "lower(trim(response)) = lower(trim(coalesce(expected, label))) END AS correct, "
+               "coalesce(expected, label) IS NOT NULL AS has_expected") if labelled else \
+        "NULL::BOOLEAN AS correct, false AS has_expected"
+    cols = ", ".join([*_BASE_COLUMNS, *extra])
+    aggs = ",\n      ".join(f"{sql} AS {name}" for name, (sql, _) in KPI_SQL.items() if name != "retry_storm_peak")
+    sets = ", ".join(["()"] + [f"({s})" for s in segment_cols])
+    label = _segment_label(segment_cols)
+    storm_sets = ", ".join(["(bucket)"] + [f"({s}, bucket)" for s in segment_cols])
     return f"""
     WITH base AS (
-      SELECT * FROM interactions WHERE ts >= $lookback AND ts < $end
+      SELECT {cols}, lower(left(prompt, 300)) AS p300, {correct}
+      FROM interactions WHERE ts >= $lookback AND ts < $end
     ),
     linked AS (
       SELECT b.*,
-        lag(prompt_key) OVER s AS prev_key, lag(prompt) OVER s AS prev_prompt, lag(ts) OVER s AS prev_ts,
+        lag(prompt_key) OVER s AS prev_key, lag(p300) OVER s AS prev_p300, lag(ts) OVER s AS prev_ts,
         lag(is_error) OVER s AS prev_error, lag(refusal) OVER s AS prev_refusal,
         lag(feedback_score) OVER s AS prev_feedback,
         (lead(ts) OVER s IS NULL) AS session_last
       FROM base b
       WINDOW s AS (PARTITION BY session_id ORDER BY ts, id)
     ),
+    originals AS (
+      SELECT id, is_error, refusal, feedback_score FROM interactions
+      WHERE ts >= $orig_lookback AND ts < $end
+        AND id IN (SELECT retry_of FROM base WHERE retry_of IS NOT NULL)
+    ),
     flagged AS (
       SELECT l.*,
         (l.retry_of IS NOT NULL OR coalesce(l.attempt, 1) > 1) AS explicit_retry,
         coalesce(l.session_id IS NOT NULL AND l.ts - l.prev_ts <= $gap
-          AND (l.prev_key = l.prompt_key
-               OR jaro_winkler_similarity(lower(left(l.prompt, 300)), lower(left(l.prev_prompt, 300))) >= $sim),
+          AND (l.prev_key = l.prompt_key OR jaro_winkler_similarity(l.p300, l.prev_p300) >= $sim),
           false) AS inferred_retry
       FROM linked l
+      WHERE l.ts >= $start
     ),
-    r0 AS (
-      SELECT f.*,
-        CASE WHEN f.ts >= $cur_start THEN 'current' ELSE 'reference' END AS w,
+    r AS MATERIALIZED (
+      SELECT f.* EXCLUDE (p300, prev_p300),
         time_bucket($bucket, f.ts) AS bucket,
         (f.explicit_retry OR f.inferred_retry) AS is_retry,
         CASE
@@ -127,15 +158,82 @@ def _retry_rows_sql(segment_cols: list[str]) -> str:
           ELSE 'other'
         END AS retry_reason
       FROM flagged f
-      LEFT JOIN base p ON f.retry_of IS NOT NULL AND p.id = f.retry_of
-      WHERE (f.ts >= $ref_start AND f.ts < $ref_end) OR (f.ts >= $cur_start AND f.ts < $end)
+      LEFT JOIN originals p ON f.retry_of IS NOT NULL AND p.id = f.retry_of
     ),
-    r AS (
-      SELECT *,
-        count(*) FILTER (WHERE is_retry) OVER (PARTITION BY w, bucket) AS storm_all{storms}
-      FROM r0
+    storms AS (
+      SELECT segment, max(n) AS retry_storm_peak FROM (
+        SELECT {label} AS segment, count(*) FILTER (WHERE is_retry) AS n
+        FROM r GROUP BY GROUPING SETS ({storm_sets})
+      ) GROUP BY segment
+    ),
+    agg AS (
+      SELECT {label} AS segment,
+      {aggs}
+      FROM r GROUP BY GROUPING SETS ({sets})
+      HAVING count(*) > 0
     )
+    SELECT agg.*, storms.retry_storm_peak
+    FROM agg LEFT JOIN storms ON agg.segment IS NOT DISTINCT FROM storms.segment
+    ORDER BY agg.segment NULLS FIRST
     """
+
+
+def _segment_label(segment_cols: list[str]) -> str:
+    if not segment_cols:
+        return "NULL::VARCHAR"
+    return "CASE " + " ".join(
+        f"WHEN grouping({s}) = 0 THEN '{s}=' || coalesce({s}::VARCHAR, '(none)')" for s in segment_cols
+    ) + " END"
+
+
+def _ensure_cache(con: duckdb.DuckDBPyConnection) -> bool:
+    try:
+        con.execute("""CREATE TABLE IF NOT EXISTS kpi_cache (
+          key VARCHAR PRIMARY KEY, fingerprint VARCHAR, result JSON, created_at TIMESTAMP)""")
+        return True
+    except duckdb.Error:  # a read-only connection: compute without the cache
+        return False
+
+
+def _window(con: duckdb.DuckDBPyConnection, window: tuple[datetime, datetime], segs: list[str],
+            retries: Retries, *, cache: bool) -> list[tuple[str | None, dict[str, Any]]]:
+    start, end = window
+    lookback = start - retries.gap
+    orig_lookback = start - max(retries.gap, _ORIGINAL_LOOKBACK)
+    # What the window's figures depend on: its rows and those just before it. The store only appends,
+    # so (count, last ingest) of that range changes whenever its figures could.
+    n, last_ingest, labelled = con.execute(
+        "SELECT count(*), max(ingested_at)::VARCHAR, "
+        "count(*) FILTER (WHERE ts >= ? AND (expected IS NOT NULL OR label IS NOT NULL)) "
+        "FROM interactions WHERE ts >= ? AND ts < ?", [start, orig_lookback, end]).fetchall()[0]
+    if n == 0:
+        return []
+    key = json.dumps([_SQL_VERSION, start.isoformat(), end.isoformat(), segs, str(retries.gap),
+                      retries.similarity, str(retries.storm_bucket)])
+    fingerprint = f"{n}|{last_ingest}"
+    use_cache = cache and _ensure_cache(con)
+    if use_cache:
+        hit = con.execute("SELECT result FROM kpi_cache WHERE key = ? AND fingerprint = ?",
+                          [key, fingerprint]).fetchall()
+        if hit:
+            return [(seg, values) for seg, values in json.loads(hit[0][0])]
+    params = {"lookback": lookback, "orig_lookback": orig_lookback, "start": start, "end": end,
+              "gap": retries.gap, "sim": retries.similarity, "bucket": retries.storm_bucket}
+    cur = con.execute(_window_sql(segs, labelled=bool(labelled)), params)
+    names = [d[0] for d in cur.description]
+    out = []
+    for row in cur.fetchall():
+        rec = dict(zip(names, row))
+        out.append((rec["segment"], {k: _num(rec[k]) for k in KPI_SQL}))
+    if use_cache:
+        try:
+            con.execute("INSERT OR REPLACE INTO kpi_cache VALUES (?, ?, ?, now()::TIMESTAMP)",
+                        [key, fingerprint, json.dumps(out)])
+            con.execute("DELETE FROM kpi_cache WHERE key NOT IN "
+                        "(SELECT key FROM kpi_cache ORDER BY created_at DESC LIMIT ?)", [_CACHE_KEEP])
+        except duckdb.Error:  # pragma: no cover - e.g. a concurrent reader; the figures stand
+            pass
+    return out
 
 
 def compute(
@@ -145,45 +243,22 @@ def compute(
     reference: tuple[datetime, datetime],
     segments: list[str],
     retries: Retries | None = None,
+    cache: bool = True,
 ) -> list[SegmentKpis]:
-    """KPIs for the current and reference windows, overall and per value of each segment column."""
+    """KPIs for the current and reference windows, overall and per value of each segment column.
+
+    Each window is computed on its own, and its result is cached in the store (`kpi_cache`), keyed by
+    the window, the segments and the retry settings, and checked against (row count, last ingest) of
+    the window: the reference window of an hourly run (7 days, the same all day, see
+    `pipeline.windows_for`) is computed once and not again until its rows change, so a run's cost
+    follows its new data, not the history.
+    """
     retries = retries or Retries()
     segs = [ident(s) for s in segments if s in SEGMENT_COLUMNS]
-    storm = "max(storm_all)" if not segs else (
-        "CASE " + " ".join(f"WHEN grouping({s}) = 0 THEN max(storm_{s})" for s in segs) + " ELSE max(storm_all) END"
-    )
-    aggs = ",\n      ".join([f"{sql} AS {name}" for name, (sql, _) in KPI_SQL.items() if name != "retry_storm_peak"]
-                            + [f"{storm} AS retry_storm_peak"])
-    sets = ", ".join(["(w)"] + [f"(w, {s})" for s in segs])
-    seg_label = "NULL" if not segs else (
-        "CASE " + " ".join(
-            f"WHEN grouping({s}) = 0 THEN '{s}=' || coalesce({s}::VARCHAR, '(none)')" for s in segs
-        ) + " END"
-    )
-    seg_select = ", ".join(segs) + ", " if segs else ""
-    sql = (
-        _retry_rows_sql(segs)
-        + f"SELECT w, {seg_label} AS segment, {seg_select}\n      {aggs}\n"
-        + f"FROM r GROUP BY GROUPING SETS ({sets}) ORDER BY w, segment NULLS FIRST"
-    )
-    lookback = min(current[0], reference[0]) - retries.gap
-    params = {
-        "lookback": lookback,
-        "end": max(current[1], reference[1]),
-        "cur_start": current[0],
-        "ref_start": reference[0],
-        "ref_end": reference[1],
-        "gap": retries.gap,
-        "sim": retries.similarity,
-        "bucket": retries.storm_bucket,
-    }
-    cur = con.execute(sql, params)
-    names = [d[0] for d in cur.description]
     out = []
-    for row in cur.fetchall():
-        rec = dict(zip(names, row))
-        values = {k: _num(rec[k]) for k in KPI_SQL}
-        out.append(SegmentKpis(window=rec["w"], segment=rec["segment"], values=values))
+    for name, window in (("current", current), ("reference", reference)):
+        for seg, values in _window(con, window, segs, retries, cache=cache):
+            out.append(SegmentKpis(window=name, segment=seg, values=values))
     return out
 
 

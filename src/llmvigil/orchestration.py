@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from llmvigil.results import RunSummary, iso
 
@@ -70,7 +71,8 @@ def _ensure_limit(name: str) -> None:
 
 
 @contextmanager
-def profile_slot(profile: str, timeout_seconds: float | None = None) -> Iterator[None]:
+def profile_slot(profile: str, timeout_seconds: float | None = None,
+                 say: Callable[[str], None] | None = None) -> Iterator[None]:
     """Hold the profile's slot: runs of one profile (scheduled, manual, backfill) never overlap.
 
     The limit is created on first use, so a new profile needs no setup. The slot is a lease that the
@@ -80,7 +82,12 @@ def profile_slot(profile: str, timeout_seconds: float | None = None) -> Iterator
 
     name = profile_limit_name(profile)
     _ensure_limit(name)
+    t0 = time.monotonic()
     with concurrency(name, occupy=1, timeout_seconds=timeout_seconds, strict=True):
+        waited = time.monotonic() - t0
+        if say and waited >= 2:
+            say(f"waited {waited:.0f}s for another run of profile {profile} to finish "
+                f"(concurrency limit {name})")
         yield
 
 

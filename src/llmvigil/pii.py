@@ -233,8 +233,8 @@ def _nanp_ok(d: str) -> bool:
 
 
 def _national_ok(d: str, country: str) -> bool:
-    if country == "1":
-        return _nanp_ok(d)
+    if country == "1":  # after "+1" the area code alone is enough (555-01xx and 1xx exchanges too)
+        return len(d) == 10 and d[0] in "23456789"
     if country == "34":
         return len(d) == 9 and d[0] in "6789"
     if country == "52":
@@ -297,12 +297,9 @@ def _national_phone(text: str, m: re.Match) -> tuple[int, int] | None:
                 ok = digits[0] == "9" and _phone_context(text, start)
             else:
                 ok = shape in _SHAPES_9 and digits[0] in "26789"
-        elif len(digits) == 10:
-            ok = shape in _SHAPES_10 and (digits[0] != "0")
-            if ok and shape == (3, 3, 4):
-                ok = _nanp_ok(digits) or digits[0] == "3" or digits[:2] == "60"
-            if ok and shape == (2, 4, 4):
-                ok = digits[0] != "0" and digits[2] != "0"
+        elif len(digits) == 10:            # area code of 3 (NANP, MX, CO) or 2 digits (MX, BR)
+            ok = shape in _SHAPES_10 and (digits[0] in "23456789" if shape[0] == 3
+                                          else "0" not in (digits[0], digits[1], digits[2]))
         elif len(digits) == 11 and shape == (1, 3, 3, 4):      # 1-800-555-0199
             ok = digits[0] == "1" and _nanp_ok(digits[1:])
         elif len(digits) == 11:

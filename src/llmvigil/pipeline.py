@@ -11,7 +11,7 @@ import json
 import secrets
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable
 
@@ -33,12 +33,26 @@ def to_utc_naive(ts: datetime) -> datetime:
     return ts if ts.tzinfo is None else ts.astimezone(timezone.utc).replace(tzinfo=None)
 
 
+_DAY = timedelta(days=1)
+
+
 def windows_for(profile: Profile, at: datetime) -> RunWindows:
+    """The current window ends at `at`; the reference is the fixed baseline or the `previous` span.
+
+    A `previous` reference of whole days, with a current window shorter than a day (hourly runs),
+    ends at 00:00 UTC of the current window's day instead of sliding with every run: all runs of a
+    day then share one reference, whose KPIs and drift sample are computed once and cached in the
+    store (a 7-day reference holds 7M rows at 1M interactions a day; recomputing it every hour would
+    make each run's cost follow the history instead of the new data).
+    """
     cur_start = at - profile.windows.current
     ref = profile.windows.reference
     if isinstance(ref, FixedWindow):
         return RunWindows(cur_start, at, to_utc_naive(ref.start), to_utc_naive(ref.end))
-    return RunWindows(cur_start, at, cur_start - ref.previous, cur_start)
+    ref_end = cur_start
+    if profile.windows.current < _DAY and ref.previous >= _DAY and ref.previous % _DAY == timedelta(0):
+        ref_end = datetime.combine(cur_start.date(), datetime.min.time())
+    return RunWindows(cur_start, at, ref_end - ref.previous, ref_end)
 
 
 @dataclass

@@ -4,13 +4,15 @@
     reports/_assets/style.css                the one shared asset (pages load nothing else)
     reports/<profile>/index.html             dashboard: trend charts over every run, segments, runs table
     reports/<profile>/status.json            what the index shows of the profile
+    reports/<profile>/trends.jsonl           one compact line per run (a cache of the runs table)
     reports/<profile>/<run>/index.html       run overview: findings, KPIs, segments, drift, examples
     reports/<profile>/<run>/checks.html      every GX expectation, observed value, failing examples
     reports/<profile>/<run>/drift.html       Evidently's report (written by the drift step)
     reports/<profile>/<run>/summary.json     the run summary
 
-Trends come from the profile's DuckDB `runs` table (one row per run), so they keep every run while
-`reports.keep_runs` prunes the per-run folders (Evidently's pages are about 4 MB each).
+Trends come from the profile's DuckDB `runs` table (one row per run; trends.jsonl saves re-reading
+every summary), so they keep every run while `reports.keep_runs` prunes the per-run folders
+(Evidently's pages are about 4 MB each).
 
 Pages carry no script and a Content-Security-Policy that forbids every load but the shared
 stylesheet; every string from the logs is escaped and links are built from checked parts only.
@@ -38,6 +40,7 @@ from llmvigil.results import RunSummary
 __all__ = ["RunExtras", "load_history", "prune_runs", "run_extras", "write_index", "write_profile", "write_run"]
 
 STATUS_FILE = "status.json"
+TRENDS_FILE = "trends.jsonl"  # a cache of the runs table's summaries, one compact line per run
 RUN_PAGE = "index.html"
 _RUN_ID_TIME = re.compile(r"^(\d{8}T\d{6}Z)-[0-9a-f]+$")
 
@@ -56,7 +59,7 @@ _CSP_TAIL = ("style-src 'unsafe-inline'; img-src data: blob:; font-src data:; ba
 # drift numbers are on the run overview page).
 DRIFT_CSP_NO_SCRIPT = "default-src 'none'; script-src 'none'; " + _CSP_TAIL
 # What `llmvigil serve` sends for drift pages: scripts only as pinned by the page's own meta policy.
-DRIFT_CSP = "default-src 'none'; script-src 'unsafe-inline' 'unsafe-eval'; " + _CSP_TAIL
+DRIFT_CSP = "default-src 'none'; script-src 'unsafe-inline'; " + _CSP_TAIL
 
 
 def _pin_evidently_scripts(text: str) -> tuple[str, str] | None:
@@ -79,7 +82,12 @@ def _pin_evidently_scripts(text: str) -> tuple[str, str] | None:
         return None
     hashes = " ".join("'sha256-" + base64.b64encode(hashlib.sha256(s.encode("utf-8")).digest()).decode() + "'"
                       for s in scripts)
-    return fixed, f"default-src 'none'; script-src {hashes} 'unsafe-eval'; {_CSP_TAIL}"
+    return fixed, f"default-src 'none'; script-src {hashes}; {_CSP_TAIL}"
+
+
+def _present(run_dir: Path) -> dict[str, bool]:
+    return {"run": (run_dir / RUN_PAGE).exists(),
+            **{k: (run_dir / name).exists() for k, name in pages.RUN_FILES.items()}}
 
 
 def protect_drift_page(path: Path) -> bool:
@@ -151,9 +159,9 @@ def write_profile(con: duckdb.DuckDBPyConnection, profile: Profile, summary: Run
                   extras: RunExtras | None = None) -> Path:
     """The profile's dashboard and status.json, from every run in the `runs` table (the current run
     must be recorded there first); prunes per-run folders older than `reports.keep_runs`."""
-    history = load_history(con, profile.name)
     profile_dir = profile.reports_dir / profile.name
     profile_dir.mkdir(parents=True, exist_ok=True)
+    history = load_history(con, profile.name, cache=profile_dir / TRENDS_FILE)
     if not history:
         raise ValueError(f"no runs of profile {profile.name} in the runs table")
     prune_runs(profile_dir, history, profile.reports.keep_runs, protect={summary.run_id})

@@ -339,6 +339,10 @@ def up(root: Path, *, state_dir: Path | None = None, host: str = "127.0.0.1", po
             say(f"creating the work pool {pool!r} (type process) ...")
             _run(prefect_cmd("work-pool", "create", pool, "--type", "process"), env=base_env, cwd=root,
                  log=setup_log, what=f"creating the work pool {pool}")
+        started = []
+        if workers:  # they start (and import Prefect) while the deployments are created
+            say(f"starting {workers} worker(s) on pool {pool!r} ...")
+            started = [add_worker(stack, limit=worker_limit, env=env, wait=False) for _ in range(workers)]
         if deploy:
             say("deploying prefect.yaml (prefect deploy --all) ...")
             # Without LLMVIGIL_HOME in its environment, `prefect deploy` keeps the pull step's
@@ -346,11 +350,9 @@ def up(root: Path, *, state_dir: Path | None = None, host: str = "127.0.0.1", po
             deploy_env = {k: v for k, v in base_env.items() if k != PROJECT_ENV}
             _run(prefect_cmd("--no-prompt", "deploy", "--all"), env=deploy_env, cwd=root, log=setup_log,
                  what="prefect deploy --all")
-
-        if workers:
-            say(f"starting {workers} worker(s) on pool {pool!r} ...")
-            started = [add_worker(stack, limit=worker_limit, env=env, wait=False) for _ in range(workers)]
+        if started:
             wait_workers(stack, started, startup_timeout)
+        say(f"up after {time.monotonic() - t0:.0f}s")
     except BaseException:
         down(root, state_dir=state_dir)
         raise

@@ -53,7 +53,8 @@ _MACROS = [
     r"""CREATE OR REPLACE TEMP MACRO llmvigil_otel_json(v_) AS (CASE
       WHEN json_extract(v_, '$.arrayValue') IS NOT NULL THEN to_json(list_transform(
         json_extract(v_, '$.arrayValue.values[*]'), lambda el_: llmvigil_otel_text(el_)))
-      WHEN json_extract(v_, '$.intValue') IS NOT NULL THEN to_json(try_cast(json_extract_string(v_, '$.intValue') AS HUGEINT))
+      WHEN json_extract(v_, '$.intValue') IS NOT NULL
+        THEN to_json(try_cast(json_extract_string(v_, '$.intValue') AS HUGEINT))
       WHEN json_extract(v_, '$.doubleValue') IS NOT NULL THEN json_extract(v_, '$.doubleValue')
       WHEN json_extract(v_, '$.boolValue') IS NOT NULL THEN json_extract(v_, '$.boolValue')
       ELSE to_json(llmvigil_otel_text(v_)) END)""",
@@ -74,7 +75,8 @@ _ATTRS = {
     "input_value": "input.value", "output_value": "output.value", "session_id": "session.id",
     "user_id": "user.id", "enduser_id": "enduser.id", "request_type": "llm.request.type",
 }
-_INDEXED = r"^(gen_ai\.prompt|gen_ai\.completion|llm\.input_messages|llm\.output_messages)\.(\d+)\.(?:message\.)?(role|content|finish_reason)$"
+_INDEXED = (r"^(gen_ai\.prompt|gen_ai\.completion|llm\.input_messages|llm\.output_messages)"
+            r"\.(\d+)\.(?:message\.)?(role|content|finish_reason)$")
 _MODEL_CALLS = ("chat", "text_completion", "generate_content", "completion", "responses")
 _NO_PROMPT = ("GenAI span without prompt content (gen_ai.input.messages, gen_ai.prompt or input.value): "
               "turn on content capture in the instrumentation, e.g. "
@@ -117,9 +119,10 @@ def stage_otel_file(con: duckdb.DuckDBPyConnection, file: str) -> None:
     """)
     con.execute("""
         CREATE OR REPLACE TEMP TABLE otel_spans AS
-        SELECT row_number() OVER () AS sid, line, resource, service, scope, unnest(span_list) AS s
-        FROM (SELECT line, resource, service, json_extract_string(ss, '$.scope.name') AS scope,
-                     json_extract(ss, '$.spans[*]') AS span_list FROM otel_ss)
+        SELECT row_number() OVER () AS sid, *  -- numbered after the unnest: one sid a span
+        FROM (SELECT line, resource, service, scope, unnest(span_list) AS s
+              FROM (SELECT line, resource, service, json_extract_string(ss, '$.scope.name') AS scope,
+                           json_extract(ss, '$.spans[*]') AS span_list FROM otel_ss))
     """)
     con.execute("""
         CREATE OR REPLACE TEMP TABLE otel_attrs AS
@@ -129,7 +132,8 @@ def stage_otel_file(con: duckdb.DuckDBPyConnection, file: str) -> None:
     """)
     con.execute("""
         CREATE OR REPLACE TEMP TABLE otel_events AS
-        SELECT sid, eno, name, json_extract_string(kv, '$.key') AS k, llmvigil_otel_text(json_extract(kv, '$.value')) AS txt
+        SELECT sid, eno, name, json_extract_string(kv, '$.key') AS k,
+               llmvigil_otel_text(json_extract(kv, '$.value')) AS txt
         FROM (
           SELECT sid, eno, json_extract_string(e, '$.name') AS name, unnest(json_extract(e, '$.attributes[*]')) AS kv
           FROM (SELECT sid, unnest(range(len(evs))) AS eno, unnest(evs) AS e
@@ -162,7 +166,8 @@ def stage_otel_file(con: duckdb.DuckDBPyConnection, file: str) -> None:
                  first(txt) FILTER (WHERE field = 'content') AS content,
                  first(txt) FILTER (WHERE field = 'finish_reason') AS finish
           FROM (SELECT sid, txt, regexp_extract(k, {_q(_INDEXED)}, 1) AS kind,
-                       regexp_extract(k, {_q(_INDEXED)}, 2)::INTEGER AS idx, regexp_extract(k, {_q(_INDEXED)}, 3) AS field
+                       regexp_extract(k, {_q(_INDEXED)}, 2)::INTEGER AS idx,
+                       regexp_extract(k, {_q(_INDEXED)}, 3) AS field
                 FROM otel_attrs
                 WHERE (k LIKE 'gen_ai.prompt.%' OR k LIKE 'gen_ai.completion.%' OR k LIKE 'llm.input_messages.%'
                        OR k LIKE 'llm.output_messages.%') AND regexp_matches(k, {_q(_INDEXED)}))
@@ -184,20 +189,17 @@ def stage_otel_file(con: duckdb.DuckDBPyConnection, file: str) -> None:
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE pre_rows AS
         WITH base AS MATERIALIZED (
-          SELECT sp.line, sp.scope,
-            json_extract_string(sp.s, '$.traceId') AS trace_id, json_extract_string(sp.s, '$.spanId') AS span_id,
-            nullif(json_extract_string(sp.s, '$.parentSpanId'), '') AS parent_span_id,
-            json_extract_string(sp.s, '$.name') AS span_name,
-            try_cast(json_extract_string(sp.s, '$.startTimeUnixNano') AS HUGEINT) AS start_ns,
-            try_cast(json_extract_string(sp.s, '$.endTimeUnixNano') AS HUGEINT) AS end_ns,
-            json_extract_string(sp.s, '$.status.code') IN ('2', 'STATUS_CODE_ERROR') AS status_error,
-            nullif(json_extract_string(sp.s, '$.status.message'), '') AS status_message,
+          SELECT sp.line, sp.scope, f[1] AS trace_id, f[2] AS span_id, nullif(f[3], '') AS parent_span_id,
+            f[4] AS span_name, try_cast(f[5] AS HUGEINT) AS start_ns, try_cast(f[6] AS HUGEINT) AS end_ns,
+            f[7] IN ('2', 'STATUS_CODE_ERROR') AS status_error, nullif(f[8], '') AS status_message,
             sp.resource, sp.service,
             a.* EXCLUDE (sid),
             e.prompt AS ev_prompt, e.user_message AS ev_user, e.completion AS ev_completion, e.choice AS ev_choice,
             e.choice_finish AS ev_choice_finish, e.exception_type AS ev_exception,
             x.prompt AS ix_prompt, x.response AS ix_response, x.finish AS ix_finish
-          FROM otel_spans sp
+          FROM (SELECT *, json_extract_string(s, ['$.traceId', '$.spanId', '$.parentSpanId', '$.name',
+                    '$.startTimeUnixNano', '$.endTimeUnixNano', '$.status.code', '$.status.message']) AS f
+                FROM otel_spans) sp  -- one parse of the span for all its fields
           LEFT JOIN otel_a a USING (sid) LEFT JOIN otel_ev e USING (sid) LEFT JOIN otel_ix x USING (sid)
         ), c AS MATERIALIZED (
           SELECT *,
@@ -260,7 +262,8 @@ def stage_otel_file(con: duckdb.DuckDBPyConnection, file: str) -> None:
         SELECT line, j, CASE WHEN ok THEN 'not an OTLP JSON line (no resourceSpans list)' END
         FROM otel_lines WHERE NOT ok OR json_type(j, '$.resourceSpans') IS DISTINCT FROM 'ARRAY'
     """)
-    for t in ("otel_lines", "otel_rs", "otel_ss", "otel_spans", "otel_attrs", "otel_events", "otel_a", "otel_ix", "otel_ev"):
+    for t in ("otel_lines", "otel_rs", "otel_ss", "otel_spans", "otel_attrs", "otel_events", "otel_a", "otel_ix",
+              "otel_ev"):
         con.execute(f"DROP TABLE {t}")
     chatlog.stage_rows(con)
 

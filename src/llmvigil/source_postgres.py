@@ -43,10 +43,9 @@ from llmvigil import chatlog, features
 from llmvigil.profile import PostgresSource, Profile
 from llmvigil.results import IngestResult
 from llmvigil.sources import Progress, SourceError
-from llmvigil.store import scalar, sql_str
+from llmvigil.store import CANONICAL_COLUMNS, scalar, sql_str
 
 _WM_TS, _WM_ID = "llmvigil_wm_ts", "llmvigil_wm_id"
-_DERIVED = "llmvigil:"  # key prefix of derived fields in the row JSON (never a column name)
 
 
 @dataclass(frozen=True)
@@ -87,7 +86,7 @@ def resolve(source: PostgresSource) -> PgSpec:
     for f, column in (("id", id_column), ("ts", ts_column)):
         if f not in derive:
             mapping.setdefault(f, column)
-    what = table if table else "query " + hashlib.md5(source.query.encode()).hexdigest()[:12]  # type: ignore[union-attr]
+    what = table if table else "query " + hashlib.md5((source.query or "").encode()).hexdigest()[:12]
     return PgSpec(
         label=f"postgres:{what}", table=table, query=source.query,
         ts_column=ts_column, id_column=id_column,
@@ -150,20 +149,60 @@ def build_query(spec: PgSpec, watermark: tuple[datetime, str] | None) -> tuple[s
     return sql, params
 
 
-def _pre_rows_sql(spec: PgSpec) -> str:
-    derived = "".join(f", ({expr}) AS {_q(_DERIVED + f)}" for f, expr in spec.derive.items())
-    reason = "NULL"
-    if spec.missing_prompt:
-        reason = f"CASE WHEN x.{_q(_DERIVED + 'prompt')} IS NULL THEN {sql_str(spec.missing_prompt)} END"
-    return f"""
-        CREATE OR REPLACE TEMP TABLE pre_rows AS
-        SELECT row_number() OVER () AS line, to_json(x)::VARCHAR AS j, {reason} AS pre_reason
-        FROM (SELECT b.* EXCLUDE ({_WM_TS}, {_WM_ID}){derived} FROM pg_batch b) x
+def _stage_batch(con: duckdb.DuckDBPyConnection, spec: PgSpec) -> None:
+    """Temp tables `staged` / `staged_rejected` from the registered batch `pg_batch`.
+
+    The columns are typed already: each canonical field is read straight from its column or `derive`
+    expression (as text, into `sources._canonical_select`, like the file source's fast path) instead of
+    going through a JSON text of the row; that JSON (`to_json` of the row) only becomes `metadata`.
     """
+    from llmvigil.sources import _RAW_KEEP, _canonical_select, _json_path
 
-
-def _stage_mapping(spec: PgSpec) -> dict[str, str]:
-    return {**spec.mapping, **{f: _DERIVED + f for f in spec.derive}}
+    types = {name: typ for name, typ, *_ in con.execute("DESCRIBE SELECT * FROM pg_batch").fetchall()}
+    fields = [f for f in CANONICAL_COLUMNS if f != "metadata"]
+    names: dict[str, str] = {}
+    values: list[str] = []
+    for f in fields:
+        if f in spec.derive:
+            names[f] = f"derive.{f}"
+            expr = f"CAST(({spec.derive[f]}) AS VARCHAR)"
+        else:
+            names[f] = spec.mapping.get(f, f)
+            head, *rest = names[f].split(".")
+            if head not in types:
+                if f in spec.mapping:
+                    raise SourceError(f"{spec.label}: mapping {f}: {names[f]}: no column {head!r} in the pulled "
+                                      f"rows (columns: {', '.join(c for c in types if c not in (_WM_TS, _WM_ID))})")
+                expr = "NULL::VARCHAR"
+            elif rest:
+                col = _q(head) if types[head] == "JSON" else f"to_json({_q(head)})"
+                expr = f"json_extract_string({col}, {sql_str(_json_path('.'.join(rest)))})"
+            elif types[head] == "JSON":
+                expr = f"json_extract_string({_q(head)}, '$')"
+            else:
+                expr = f"CAST({_q(head)} AS VARCHAR)"
+        values.append(f"{expr} AS {_q('r:' + f)}")
+    select, reason, _ = _canonical_select(names, {f: _q("r:" + f) for f in fields})
+    if spec.missing_prompt:
+        reason = f"coalesce(CASE WHEN {_q('r:prompt')} IS NULL THEN {sql_str(spec.missing_prompt)} END, {reason})"
+    try:
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE staged_all AS
+            WITH b AS (
+              SELECT row_number() OVER () AS line, to_json(p)::VARCHAR AS j, true AS is_object, p.*
+              FROM (SELECT * EXCLUDE ({_WM_TS}, {_WM_ID}) FROM pg_batch) p
+            ), x AS MATERIALIZED (
+              SELECT line, j, is_object, {', '.join(values)} FROM b
+            )
+            SELECT line, j, {reason} AS reason, {select} FROM x
+        """)
+    except duckdb.Error as e:
+        raise SourceError(f"{spec.label}: cannot map the pulled rows (check `derive` and `mapping`): {e}") from None
+    con.execute("CREATE OR REPLACE TEMP TABLE staged_rejected AS "
+                "SELECT line, reason, left(j, ?) AS raw FROM staged_all WHERE reason IS NOT NULL", [_RAW_KEEP])
+    con.execute(f"CREATE OR REPLACE TEMP TABLE staged AS SELECT {', '.join(CANONICAL_COLUMNS)} "
+                "FROM staged_all WHERE reason IS NULL")
+    con.execute("DROP TABLE staged_all")
 
 
 # ---- watermark ----------------------------------------------------------------------------------
@@ -203,11 +242,7 @@ def _store_batch(con: duckdb.DuckDBPyConnection, spec: PgSpec, table, watermark,
     con.register("pg_batch", table)
     con.execute("BEGIN TRANSACTION")
     try:
-        try:
-            con.execute(_pre_rows_sql(spec))
-        except duckdb.Error as e:
-            raise SourceError(f"{spec.label}: cannot map the pulled rows (check `derive`/`mapping`): {e}") from None
-        chatlog.stage_rows(con, _stage_mapping(spec))
+        _stage_batch(con, spec)
         new = features.insert_new_rows(con, source_file=spec.label, ingested_at=now)
         rej = scalar(con, """
             SELECT count(*) FROM staged_rejected s

@@ -93,7 +93,8 @@ def stage_provider_file(con: duckdb.DuckDBPyConnection, file: str) -> None:
                                      json_extract_string(resp, '$.choices[0].text'))
                                    WHEN 'anthropic' THEN llmvigil_content_text(json_extract(resp, '$.content')) END,
             'llmvigil:model', coalesce(json_extract_string(e, '$.model'), json_extract_string(req, '$.model')),
-            'llmvigil:model_version', coalesce(json_extract_string(e, '$.model_version'), json_extract_string(resp, '$.model')),
+            'llmvigil:model_version', coalesce(json_extract_string(e, '$.model_version'),
+                                               json_extract_string(resp, '$.model')),
             'llmvigil:prompt_tokens', coalesce(json_extract_string(e, '$.prompt_tokens'),
                                       json_extract_string(resp, '$.usage.prompt_tokens'),
                                       json_extract_string(resp, '$.usage.input_tokens')),

@@ -145,7 +145,7 @@ def prefect_stack(root: Path, *, env: dict[str, str], database_url: str | None =
     """`llmvigil up` on a free port for the project in `root`; `llmvigil down` at the end, checked."""
     try:
         stack = server.up(root, port=server.free_port(), database_url=database_url, workers=workers,
-                          env={**FAST, **env}, startup_timeout=240)
+                          env={**FAST, **env}, startup_timeout=240, say=lambda m: print(f"{time.strftime('%X')} {m}"))
     except server.StackError as e:
         pytest.fail(f"the Prefect stack did not start: {e}")
     try:

@@ -18,11 +18,14 @@ import yaml
 
 from tests.browser import INSTALL_HINT, Chromium, chromium_path
 from tests.conftest import REPO, write_jsonl
-from tests.integration.test_reports import build_history
+from llmvigil import reports
+from tests.integration.test_reports import EVIDENTLY_LIKE, HOSTILE, build_history
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 OUT = REPO / "test-output" / "reports"
-XSS_COUNT = "document.querySelectorAll('script, img, iframe, object, embed, [onerror], [onload], [onclick]').length"
+INJECTED = "img, iframe, object, embed, [onerror], [onload], [onclick], [onmouseover]"
+XSS_COUNT = f"document.querySelectorAll('script, {INJECTED}').length"  # llmvigil pages have no script
+INJECTED_COUNT = f"document.querySelectorAll('{INJECTED}').length"  # Evidently's page has its own four
 
 
 @pytest.fixture(scope="module")
@@ -128,6 +131,22 @@ def test_llmvigil_serve_on_localhost(browser, site):
         proc.wait(timeout=10)
 
 
+def test_evidently_layout_with_a_breakout_value_runs_no_injected_script(browser, tmp_path):
+    """Evidently writes logged values into a <script> unescaped; llmvigil repairs and pins the page."""
+    raw, fixed = tmp_path / "raw.html", tmp_path / "drift.html"
+    raw.write_text(EVIDENTLY_LIKE)
+    fixed.write_text(EVIDENTLY_LIKE)
+    assert reports.protect_drift_page(fixed)
+    before = browser.open(raw.as_uri())
+    assert before.dialogs == ["2", "1"] or sorted(before.dialogs) == ["1", "2"]  # the flaw, unprotected
+    after = browser.open(fixed.as_uri())
+    assert after.dialogs == [] and after.eval(INJECTED_COUNT) == 0
+    assert after.eval("document.scripts.length") == 4
+    # the page's own scripts ran (pinned by hash) and show the value as text
+    assert after.eval("document.getElementById('root_metric_0a1b').textContent") == HOSTILE + " | gpt-4o-mini"
+    assert [c for c in after.console if "Content Security Policy" in c] == []
+
+
 # ---- the real demo: generator, Evidently, GX, 14 cycles ----------------------------------------
 @pytest.fixture(scope="module")
 def demo_site(tmp_path_factory):
@@ -193,7 +212,10 @@ def test_demo_dashboard_shows_the_regression_at_a_glance(browser, demo_site):
     assert checks.eval(XSS_COUNT) == 0
 
     # Evidently's own page: self-contained, renders under the CSP llmvigil adds, no request leaves
+    # (its data holds the hostile model names: llmvigil repaired the page and pinned its scripts)
     drift = browser.open((run_dir / "drift.html").as_uri(), settle=1.0)
     drift.wait_for("document.querySelectorAll('svg').length > 0")
-    assert drift.offsite_requests() == [] and drift.dialogs == []
+    assert drift.offsite_requests() == [] and drift.dialogs == [] and drift.eval(INJECTED_COUNT) == 0
+    assert drift.eval("document.scripts.length") == 4
+    assert "script-src 'sha256-" in (run_dir / "drift.html").read_text(encoding="utf-8")[:3000]
     assert json.loads((run_dir / "summary.json").read_text())["reports"]["drift"].endswith("drift.html")

@@ -155,7 +155,8 @@ def test_current_and_older_conventions_ingest_to_the_same_canonical_rows(make_pr
         with open_store(p.store_path) as con:
             results[folder] = sources.pull(con, p)
             rows[folder] = _rows(con)
-            meta[folder] = [json.loads(m) for (m,) in con.execute("SELECT metadata FROM interactions ORDER BY id").fetchall()]
+            meta[folder] = [json.loads(m) for (m,) in
+                            con.execute("SELECT metadata FROM interactions ORDER BY id").fetchall()]
     assert (results["current"].new_rows, results["current"].rejected) == (6, 0)
     assert (results["older"].new_rows, results["older"].rejected) == (6, 0)
     assert len(rows["current"]) == len(rows["older"]) == 6

@@ -107,8 +107,8 @@ def test_litellm_two_pulls_with_new_and_late_rows(pg, pg_profile):
     pg.litellm_rows("req-", 1, 100)
     # a refusal, a content filter, a failed call, and a row logged without its prompt (rejected)
     pg.run("""UPDATE {s}."LiteLLM_SpendLogs" SET response = jsonb_set(jsonb_set(response,
-              '{{choices,0,message,refusal}}', '"I can\\u0027t help with that."'), '{{choices,0,message,content}}', 'null')
-              WHERE request_id = 'req-10'""")
+              '{{choices,0,message,refusal}}', '"I can\\u0027t help with that."'),
+              '{{choices,0,message,content}}', 'null') WHERE request_id = 'req-10'""")
     pg.run("""UPDATE {s}."LiteLLM_SpendLogs" SET response = jsonb_set(response, '{{choices,0,finish_reason}}',
               '"content_filter"') WHERE request_id = 'req-11'""")
     pg.run("""UPDATE {s}."LiteLLM_SpendLogs" SET status = 'failure', response = '{{}}',

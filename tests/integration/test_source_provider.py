@@ -65,7 +65,8 @@ def test_provider_logs_keep_refusals_usage_latency_and_errors(make_profile, tmp_
         again = sources.pull(con, p)
         rows = {r[0]: r[1:] for r in con.execute("""
             SELECT id, prompt, response, model, model_version, prompt_tokens, completion_tokens, latency_ms, status,
-                   error_type, finish_reason, provider_refusal, provider_refused, user_id, ts FROM interactions""").fetchall()}
+                   error_type, finish_reason, provider_refusal, provider_refused, user_id, ts
+            FROM interactions""").fetchall()}
         meta = {i: json.loads(m) for i, m in con.execute("SELECT id, metadata FROM interactions").fetchall()}
     assert (result.new_rows, result.rejected, again.new_rows, again.files_read) == (10, 0, 0, 0)
 

@@ -39,7 +39,8 @@ POSITIVES = [
     ("Mi móvil es 612 34 56 78 y el fijo 91 123 45 67", [("phone", "612 34 56 78"), ("phone", "91 123 45 67")]),
     ("Teléfono: 912 345 678", [("phone", "912 345 678")]),
     ("Ligue (11) 91234-5678 ou 11 3456-7890", [("phone", "(11) 91234-5678"), ("phone", "11 3456-7890")]),
-    ("Escríbenos al 55 1234 5678", [("phone", "55 1234 5678")]),
+    ("Escríbenos al 55 1234 5678 o al 222 123 4567", [("phone", "55 1234 5678"), ("phone", "222 123 4567")]),
+    ("Support: +1 (555) 123-4567", [("phone", "+1 (555) 123-4567")]),
     ("Mi celular 300 123 4567", [("phone", "300 123 4567")]),
     ("Llámame al 612345678 por favor", [("phone", "612345678")]),             # bare: a phone word before it
     ("whatsapp 91234-5678", [("phone", "91234-5678")]),                       # BR mobile without area code
@@ -119,7 +120,7 @@ NEGATIVES = [
     "Version 10.2.3-4567", "ID de transacción 20240512123456", "Account 000123456789", "612345678",
     "UUID 123e4567-e89b-12d3-a456-426614174000", "Coordenadas 40.416775, -3.703790", "Serial 2024 0000 1234",
     "Llega entre el 12 y el 15 de mayo, 3 a 5 días", "+15% this month", "+1 234 567", "Ticket CS-123456 opened",
-    "Call 123 456 7890",            # NANP area codes never start with 0 or 1
+    "Call 123 456 7890", "Call 123 456 78 90",   # area codes never start with 0 or 1
     "1 (800) 123 4567 8",
 ]
 

@@ -1,7 +1,8 @@
 """What the report pages show, read from the profile's DuckDB store (read-only SQL, all of it here).
 
 - `load_history`: every run of a profile from the `runs` table (one row per run, its summary as JSON),
-  so the trends cover every run even after old per-run pages were pruned.
+  so the trends cover every run even after old per-run pages were pruned; a compact cache file
+  saves re-reading a year of summaries on every run.
 - `run_extras`: segment tables (model, prompt version, language, plus the profile's own segments) for
   the current window against the reference, and a few example interactions of what went wrong.
 """
@@ -11,11 +12,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import duckdb
 
 from llmvigil import kpis, pii
+from llmvigil.dashboard.html import write_text_atomic
 from llmvigil.profile import Profile
 
 # Segment tables every run page shows, in this order: (column, heading).
@@ -29,7 +32,8 @@ EXAMPLE_CHARS = 500
 
 @dataclass
 class RunRecord:
-    """One run as the trends need it (a compact slice of its summary)."""
+    """One run as the trends need it: a compact slice of its summary (whole-window findings and the
+    firing ones only, checks without their results)."""
 
     run_id: str
     at: datetime
@@ -39,6 +43,17 @@ class RunRecord:
     findings: list[dict[str, Any]]
     window: list[str | None]
     ingest: dict[str, Any]
+    _whole: dict[str, dict[str, Any]] = field(init=False, repr=False, compare=False)
+    _fired: dict[str, list[str | None]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._whole, self._fired = {}, {}
+        for f in self.findings:
+            rule = str(f.get("rule"))
+            if f.get("segment") is None:
+                self._whole.setdefault(rule, f)
+            if f.get("status") == "firing":
+                self._fired.setdefault(rule, []).append(f.get("segment"))
 
     @property
     def firing(self) -> list[dict[str, Any]]:
@@ -46,7 +61,7 @@ class RunRecord:
 
     @property
     def firing_rules(self) -> list[str]:
-        return sorted({str(f.get("rule")) for f in self.firing})
+        return sorted(self._fired)
 
     @property
     def checks_passed(self) -> int | None:
@@ -64,14 +79,27 @@ class RunRecord:
         v = self.kpis.get(name)
         return v if isinstance(v, (int, float)) and not isinstance(v, bool) else None
 
+    def whole(self, rule: str) -> dict[str, Any]:
+        """The whole window's finding of `rule` ({} if the run had none)."""
+        return self._whole.get(rule, {})
+
     def threshold(self, rule: str) -> tuple[float | None, str | None]:
-        for f in self.findings:
-            if f.get("rule") == rule and f.get("segment") is None:
-                return f.get("threshold"), f.get("bound")
-        return None, None
+        f = self._whole.get(rule, {})
+        return f.get("threshold"), f.get("bound")
 
     def firing_segments(self, rule: str) -> list[str | None]:
-        return [f.get("segment") for f in self.firing if f.get("rule") == rule]
+        return self._fired.get(rule, [])
+
+    def to_json(self) -> dict[str, Any]:
+        return {"run_id": self.run_id, "at": self.at.isoformat(), "kpis": self.kpis, "drift_share": self.drift_share,
+                "checks": self.checks, "findings": self.findings, "window": self.window, "ingest": self.ingest}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> "RunRecord":
+        return cls(run_id=str(d["run_id"]), at=datetime.fromisoformat(d["at"]), kpis=dict(d.get("kpis") or {}),
+                   drift_share=d.get("drift_share"), checks=dict(d.get("checks") or {}),
+                   findings=[f for f in d.get("findings") or [] if isinstance(f, dict)],
+                   window=list(d.get("window") or [None, None]), ingest=dict(d.get("ingest") or {}))
 
 
 def _json(v: str | None, default: Any) -> Any:
@@ -84,29 +112,58 @@ def _json(v: str | None, default: Any) -> Any:
     return default if out is None else out
 
 
-def load_history(con: duckdb.DuckDBPyConnection, profile: str) -> list[RunRecord]:
-    """Every run of `profile`, oldest first. Only the slices of each summary the pages use are read."""
+def _from_runs_table(con: duckdb.DuckDBPyConnection, profile: str, run_ids: list[str]) -> dict[str, RunRecord]:
+    """RunRecords of the given runs, sliced out of their summaries in SQL (the slow path: every
+    summary's JSON is parsed; a year of hourly runs takes seconds)."""
     rows = con.execute(
         """
-        SELECT run_id, run_at,
-          (summary -> '$.kpis.current')::VARCHAR,
-          (summary ->> '$.drift.share_drifted')::DOUBLE,
-          (summary -> '$.checks')::VARCHAR,
-          (summary -> '$.findings')::VARCHAR,
-          (summary -> '$.window.current')::VARCHAR,
-          (summary -> '$.ingest')::VARCHAR
-        FROM runs WHERE profile = ? ORDER BY run_at, run_id
+        SELECT run_id, run_at, (summary -> '$.kpis.current')::VARCHAR, (summary ->> '$.drift.share_drifted')::DOUBLE,
+          json_object('success', summary -> '$.checks.success', 'evaluated', summary -> '$.checks.evaluated',
+                      'failed', summary -> '$.checks.failed', 'skipped', summary -> '$.checks.skipped')::VARCHAR,
+          to_json(list_filter(CAST(summary -> '$.findings' AS JSON[]),
+                  lambda f: (f ->> 'segment') IS NULL OR (f ->> 'status') = 'firing'))::VARCHAR,
+          (summary -> '$.window.current')::VARCHAR, json_object('error', summary -> '$.ingest.error')::VARCHAR
+        FROM runs WHERE profile = ? AND run_id IN (SELECT unnest(?::VARCHAR[]))
         """,
-        [profile],
+        [profile, run_ids],
     ).fetchall()
-    out = []
-    for run_id, at, k, drift_share, checks, findings, window, ingest in rows:
-        found = [f for f in _json(findings, []) if isinstance(f, dict)
-                 and (f.get("segment") is None or f.get("status") == "firing")]
-        out.append(RunRecord(run_id=run_id, at=at, kpis=_json(k, {}), drift_share=drift_share,
-                             checks=_json(checks, {}), findings=found, window=_json(window, [None, None]),
-                             ingest=_json(ingest, {})))
+    return {run_id: RunRecord(run_id=run_id, at=at, kpis=_json(k, {}), drift_share=drift_share,
+                              checks=_json(checks, {}), findings=[f for f in _json(findings, []) if isinstance(f, dict)],
+                              window=_json(window, [None, None]), ingest=_json(ingest, {}))
+            for run_id, at, k, drift_share, checks, findings, window, ingest in rows}
+
+
+def _read_cache(path: Path | None) -> dict[str, RunRecord]:
+    out: dict[str, RunRecord] = {}
+    if path is None or not path.exists():
+        return out
+    with path.open(encoding="utf-8") as f:
+        for line in f:
+            try:
+                rec = RunRecord.from_json(json.loads(line))
+            except (ValueError, KeyError, TypeError, AttributeError):
+                continue  # a torn or foreign line: that run is read from the runs table again
+            out[rec.run_id] = rec
     return out
+
+
+def load_history(con: duckdb.DuckDBPyConnection, profile: str, cache: Path | None = None) -> list[RunRecord]:
+    """Every run of `profile` in the `runs` table, oldest first.
+
+    The runs table is the truth; `cache` (reports/<profile>/trends.jsonl, one compact line per run)
+    only saves re-reading every summary: runs missing from it are read from the table and added, runs
+    no longer in the table are dropped from it."""
+    order = con.execute("SELECT run_id FROM runs WHERE profile = ? ORDER BY run_at, run_id", [profile]).fetchall()
+    ids = [r[0] for r in order]
+    cached = _read_cache(cache)
+    missing = [i for i in ids if i not in cached]
+    if missing:
+        cached.update(_from_runs_table(con, profile, missing))
+    records = [cached[i] for i in ids if i in cached]
+    if cache is not None and (missing or len(cached) != len(records)):
+        lines = "".join(json.dumps(r.to_json(), ensure_ascii=False, default=str) + "\n" for r in records)
+        write_text_atomic(cache, lines)
+    return records
 
 
 # ---- segments and examples of one run ------------------------------------------------------------

@@ -392,12 +392,11 @@ def _chart_card(history: list[RunRecord], metric: str, title: str, desc: str) ->
     if metric == "checks_passed" and history[-1].checks.get("evaluated"):
         ref_line, ref_label = float(history[-1].checks["evaluated"]), f"of {history[-1].checks['evaluated']}"
     thr = ""
+    whole = history[-1].whole(_rule_of(metric))
     if last.threshold is not None:
-        sev = next((f.get("severity") for f in history[-1].findings
-                    if f.get("rule") == _rule_of(metric) and f.get("segment") is None), None)
+        sev = whole.get("severity")
         thr = f'{esc(last.bound or "")} {esc(fmt(metric, last.threshold))}' + (f" · {esc(sev)}" if sev else "")
-    ref = next((f.get("reference") for f in history[-1].findings
-                if f.get("rule") == metric and f.get("segment") is None and f.get("reference") is not None), None)
+    ref = whole.get("reference") if metric != "checks_passed" else None
     sub = " · ".join(x for x in (thr, f"reference {esc(fmt(metric, ref))}" if ref is not None else "") if x)
     fire = " fire" if last.firing else ""
     value = fmt(metric, last.value) + (f" / {history[-1].checks.get('evaluated')}" if metric == "checks_passed"
