@@ -79,8 +79,8 @@ def run_child(cmd: list[str], *, stdin: str | None = None, timeout: float = 3600
         stdout, stderr = out.read().decode(), err.read().decode()
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd[:4])}... exited {proc.returncode}:\n{stderr[-3000:]}")
-    return {"wall_s": round(wall, 3), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1), "stdout": stdout,
-            "stderr": stderr}
+    return {"wall_s": round(wall, 3), "cpu_s": round(usage.ru_utime + usage.ru_stime, 3),
+            "peak_rss_mb": round(usage.ru_maxrss / 1024, 1), "stdout": stdout, "stderr": stderr}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -127,11 +127,11 @@ _READ_NDJSON = """
 import duckdb, json, sys, time
 db, src, limit = sys.argv[1:4]
 con = duckdb.connect(db, config={"memory_limit": limit})
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), time.process_time()
 con.execute("CREATE TABLE t AS SELECT * FROM read_ndjson(?)", [src]).fetchall()
 n = con.execute("SELECT count(*) FROM t").fetchall()[0][0]
 con.close()
-print(json.dumps({"seconds": time.perf_counter() - t0, "rows": n}))
+print(json.dumps({"seconds": time.perf_counter() - t0, "cpu_s": time.process_time() - c0, "rows": n}))
 """
 
 
@@ -141,13 +141,13 @@ def ref_read_ndjson(src: Path, work: Path, memory_limit: str) -> dict:
     r = run_child([sys.executable, "-c", _READ_NDJSON, str(db), str(src), memory_limit])
     db.unlink(missing_ok=True)
     inner = json.loads(r["stdout"])
-    return {"seconds": round(inner["seconds"], 3), "rows": inner["rows"],
+    return {"seconds": round(inner["seconds"], 3), "cpu_s": round(inner["cpu_s"], 3), "rows": inner["rows"],
             "rows_per_s": round(inner["rows"] / inner["seconds"]), "peak_rss_mb": r["peak_rss_mb"]}
 
 
 def ref_import_floor() -> dict:
     r = run_child([sys.executable, "-c", IMPORT_FLOOR_CODE])
-    return {"seconds": r["wall_s"], "peak_rss_mb": r["peak_rss_mb"]}
+    return {"seconds": r["wall_s"], "cpu_s": r["cpu_s"], "peak_rss_mb": r["peak_rss_mb"]}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -157,7 +157,7 @@ def ref_import_floor() -> dict:
 def cold_run(profile: Path, at: str) -> dict:
     r = run_child([str(VENV_BIN / "llmvigil"), "run", "--profile", str(profile), "--at", at, "--json"])
     summary = json.loads(r["stdout"])
-    return {"wall_s": r["wall_s"], "peak_rss_mb": r["peak_rss_mb"], "summary": summary}
+    return {"wall_s": r["wall_s"], "cpu_s": r["cpu_s"], "peak_rss_mb": r["peak_rss_mb"], "summary": summary}
 
 
 def steps_of(summary: dict) -> dict:
@@ -185,6 +185,7 @@ def bench_cycle(args, cache: Path, work: Path, floor: float, ndjson: dict) -> di
         pull = steps.get("pull", steps.get("ingest"))
         run = {
             "wall_s": r["wall_s"],
+            "cpu_s": r["cpu_s"],
             "beyond_import_floor_s": round(r["wall_s"] - floor, 3),
             "peak_rss_mb": r["peak_rss_mb"],
             "steps_s": steps,
@@ -200,9 +201,92 @@ def bench_cycle(args, cache: Path, work: Path, floor: float, ndjson: dict) -> di
         }
         log(f"cycle {i + 1}: {json.dumps({k: run[k] for k in ('wall_s', 'peak_rss_mb', 'steps_s')})}")
         runs.append(run)
-        if not args.keep:
+        if not args.keep and i < args.repeat - 1:  # the last store is kept for the parts below
             shutil.rmtree(d, ignore_errors=True)
-    return {"rows": args.rows, "source_mb": round(src.stat().st_size / 2**20, 1), "runs": runs}
+    return {"rows": args.rows, "source_mb": round(src.stat().st_size / 2**20, 1), "runs": runs,
+            "_store": str(d / "store.duckdb"), "_profile": str(d / "profile.yaml")}
+
+
+# --------------------------------------------------------------------------------------------------
+# Where the feature step's time goes, and what sampling changes (on the store of the last cycle)
+# --------------------------------------------------------------------------------------------------
+
+_FEATURES = """
+import json, sys, time
+from llmvigil import features, language, pii, refusal
+from llmvigil.store import open_store
+out = {}
+with open_store(sys.argv[1]) as con:
+    t0 = time.perf_counter()
+    features.register(con)
+    try:
+        language._get_model()
+    except Exception:
+        pass
+    out["register_and_load_models_s"] = round(time.perf_counter() - t0, 3)
+    n = con.execute("SELECT count(*) FROM interactions").fetchall()[0][0]
+    exprs = {
+        "language (prompt + response)": language.select_sql("prompt", "response"),
+        "refusal": refusal.select_sql("response", "finish_reason", "provider_refusal"),
+        "pii": pii.select_sql("response"),
+        "other features": features._feature_sql("interactions"),
+    }
+    for name, e in exprs.items():
+        sql = e if name == "other features" else f"SELECT {e} FROM interactions"
+        if name == "other features":  # everything but the three detectors
+            sql = sql.replace(language.select_sql("s.prompt", "s.response"), "NULL AS prompt_lang, NULL AS response_lang")
+            sql = sql.replace(refusal.select_sql("s.response", "s.finish_reason", "s.provider_refusal"),
+                              "NULL AS refusal_label, NULL AS refusal_score")
+            sql = sql.replace(pii.select_sql("s.response"), "NULL AS pii_count, NULL AS pii_types")
+        t, c = time.perf_counter(), time.process_time()
+        con.execute(f"CREATE OR REPLACE TEMP TABLE x AS {sql}").fetchall()
+        wall, cpu = time.perf_counter() - t, time.process_time() - c
+        out[name] = {"wall_s": round(wall, 3), "cpu_s": round(cpu, 3), "us_per_row_cpu": round(cpu / n * 1e6, 2)}
+    out["rows"] = n
+print(json.dumps(out))
+"""
+
+_SAMPLING = """
+import json, sys, time
+from datetime import datetime
+from pathlib import Path
+import evidently, great_expectations  # noqa: F401
+from llmvigil import checks, drift
+from llmvigil.profile import load_profile
+from llmvigil.store import open_store
+p = load_profile(sys.argv[1])
+cur = (datetime.fromisoformat(sys.argv[2]), datetime.fromisoformat(sys.argv[3]))
+ref = (datetime.fromisoformat(sys.argv[4]), cur[0])
+out = {"drift": {}, "checks": {}}
+with open_store(p.store_path, read_only=True) as con:
+    for n in (10**9, 50_000, 10_000, 2_000):
+        cfg = p.drift.model_copy(update={"sample_size": n})
+        t = time.perf_counter()
+        r = drift.compute(con, cfg, current=cur, reference=ref, html_path=None)
+        out["drift"]["full" if n == 10**9 else str(n)] = {
+            "seconds": round(time.perf_counter() - t, 3), "rows": r.rows, "share_drifted": r.share_drifted,
+            "drifted": sorted(c for c, v in r.columns.items() if v.drifted),
+            "scores": {c: v.score for c, v in r.columns.items()}}
+    for n in (10**9, 200_000, 50_000):
+        t = time.perf_counter()
+        r = checks.validate(con, p.checks_path, current=cur, max_rows=n)
+        out["checks"]["full" if n == 10**9 else str(n)] = {
+            "seconds": round(time.perf_counter() - t, 3), "failed": r.failed,
+            "observed": {f"{x.expectation}({x.column})": x.observed for x in r.results}}
+print(json.dumps(out, default=str))
+"""
+
+
+def bench_features(store: str) -> dict:
+    r = run_child([sys.executable, "-c", _FEATURES, store])
+    return json.loads(r["stdout"])
+
+
+def bench_sampling(profile: str) -> dict:
+    cur0 = DAY0 + timedelta(days=1)
+    r = run_child([sys.executable, "-c", _SAMPLING, profile,
+                   *(x.replace(tzinfo=None).isoformat() for x in (cur0, cur0 + timedelta(days=1), DAY0))])
+    return json.loads(r["stdout"])
 
 
 # --------------------------------------------------------------------------------------------------
@@ -225,10 +309,10 @@ except Exception:
     pass
 imports = time.perf_counter() - t0
 p = load_profile(sys.argv[1])
-t1 = time.perf_counter()
+t1, c1 = time.perf_counter(), time.process_time()
 s = run_cycle(p, datetime.fromisoformat(sys.argv[2]))
-cycle = time.perf_counter() - t1
-print(json.dumps({"imports_s": imports, "cycle_s": cycle, "summary": s.to_json()}, default=str))
+cycle, cpu = time.perf_counter() - t1, time.process_time() - c1
+print(json.dumps({"imports_s": imports, "cycle_s": cycle, "cycle_cpu_s": cpu, "summary": s.to_json()}, default=str))
 """
 
 
@@ -236,7 +320,7 @@ def warm_run(profile: Path, at: str) -> dict:
     r = run_child([sys.executable, "-c", _WARM_CYCLE, str(profile), at])
     inner = json.loads(r["stdout"])
     return {"wall_s": r["wall_s"], "peak_rss_mb": r["peak_rss_mb"], "imports_s": round(inner["imports_s"], 3),
-            "cycle_s": round(inner["cycle_s"], 3), "summary": inner["summary"]}
+            "cycle_s": round(inner["cycle_s"], 3), "cpu_s": round(inner["cycle_cpu_s"], 3), "summary": inner["summary"]}
 
 
 _BUILD_HISTORY = """
@@ -314,8 +398,10 @@ def bench_incremental(args, cache: Path, work: Path) -> dict:
     big = d / "big.duckdb"
     log(f"copying the history store ({out['store_mb']:.0f} MB)")
     shutil.copyfile(hist, big)
-    for i in range(args.repeat):
-        # each repeat pulls its own new hour of traffic (other seed, so other ids) into both stores
+    # run 0 is the first run of the day on this store: the reference's KPIs and drift sample are not
+    # cached yet; the runs after it are the steady state of hourly runs
+    for i in range(args.repeat + 1):
+        # each run pulls its own new hour of traffic (other seed, so other ids) into both stores
         new_src = cached_rows(cache, args.new_rows, start=HIST_END + timedelta(hours=i), span=timedelta(hours=1),
                               seed=SEED + 100 + i, regression=False)
         run_at = (at + timedelta(hours=i)).replace(tzinfo=None).isoformat()
@@ -330,7 +416,8 @@ def bench_incremental(args, cache: Path, work: Path) -> dict:
             log(f"incremental {i + 1}/{args.repeat}: {args.new_rows:,} new rows into the {kind} store")
             r = warm_run(prof, run_at)
             s = r["summary"]
-            res[kind] = {"cycle_s": r["cycle_s"], "wall_s": r["wall_s"], "peak_rss_mb": r["peak_rss_mb"],
+            res[kind] = {"cycle_s": r["cycle_s"], "cpu_s": r["cpu_s"], "wall_s": r["wall_s"],
+                         "peak_rss_mb": r["peak_rss_mb"],
                          "steps_s": steps_of(s), "new_rows": s["ingest"]["new_rows"],
                          "total_rows": s["ingest"]["total_rows"],
                          "current": s["kpis"]["current"].get("volume"),
@@ -339,6 +426,8 @@ def bench_incremental(args, cache: Path, work: Path) -> dict:
                          "loadavg_before": la0, "loadavg_after": loadavg()}
             log(f"  {kind}: cycle {r['cycle_s']:.2f} s, steps {json.dumps(res[kind]['steps_s'])}")
         res["ratio"] = round(res["history"]["cycle_s"] / res["empty"]["cycle_s"], 3)
+        res["cpu_ratio"] = round(res["history"]["cpu_s"] / res["empty"]["cpu_s"], 3)
+        res["run"] = "first of the day (caches cold)" if i == 0 else "steady state (hourly)"
         out["history_rows"] = res["history"]["total_rows"] - res["history"]["new_rows"]
         out["runs"].append(res)
     if not args.keep:
@@ -394,8 +483,9 @@ def main() -> None:
     ap.add_argument("--history-rows", type=int, default=10_000_000, help="rows already in the store (incremental)")
     ap.add_argument("--new-rows", type=int, default=10_000, help="new rows pulled by the incremental cycle")
     ap.add_argument("--repeat", type=int, default=2, help="measure each figure this many times")
-    ap.add_argument("--only", default="references,cycle,incremental,cli",
-                    help="comma-separated parts: references,cycle,incremental,cli")
+    ap.add_argument("--only", default="references,cycle,features,sampling,incremental,cli",
+                    help="comma-separated parts: references,cycle,features,sampling,incremental,cli "
+                         "(features and sampling run on the store of the cycle)")
     ap.add_argument("--cache", type=Path, default=REPO / "benchmarks" / ".cache")
     ap.add_argument("--memory-limit", default="2GB", help="DuckDB memory limit of the read_ndjson reference")
     ap.add_argument("--keep", action="store_true", help="keep the stores and reports of the runs")
@@ -416,14 +506,23 @@ def main() -> None:
     out["references"] = {"import_floor_s": floors}
     log(f"import floor: {floors}")
     ndjson = None
-    if parts & {"references", "cycle"}:
+    if parts & {"references", "cycle", "features", "sampling"}:
         src = cached_rows(cache, args.rows, start=DAY0, span=timedelta(days=2), seed=SEED, regression=True)
         ndjson_runs = [ref_read_ndjson(src, work, args.memory_limit) for _ in range(args.repeat)]
         ndjson = max(ndjson_runs, key=lambda r: r["rows_per_s"])
         out["references"]["read_ndjson"] = ndjson_runs
         log(f"read_ndjson: {[r['seconds'] for r in ndjson_runs]} s")
-    if "cycle" in parts:
+    if parts & {"cycle", "features", "sampling"}:
         out["cycle"] = bench_cycle(args, cache, work, floor, ndjson)
+        store, prof = out["cycle"].pop("_store"), out["cycle"].pop("_profile")
+        if "features" in parts:
+            log("features: cost of each detector on the stored rows")
+            out["features"] = bench_features(store)
+        if "sampling" in parts:
+            log("sampling: drift and checks on the full windows and on samples")
+            out["sampling"] = bench_sampling(prof)
+        if not args.keep:
+            shutil.rmtree(Path(store).parent, ignore_errors=True)
     if "incremental" in parts:
         out["incremental"] = bench_incremental(args, cache, work)
     if "cli" in parts:

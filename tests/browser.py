@@ -63,6 +63,7 @@ class Page:
     requests: list[str] = field(default_factory=list)
     dialogs: list[str] = field(default_factory=list)
     console: list[str] = field(default_factory=list)
+    loaded: bool = False
 
     def send(self, method: str, params: dict | None = None, timeout: float = 30) -> dict:
         return self.browser.send(method, params, session=self.session, timeout=timeout)
@@ -217,7 +218,7 @@ class Chromium:
         elif method == "Log.entryAdded":
             page.console.append(f"{params['entry'].get('level')}: {params['entry'].get('text')}")
         elif method == "Page.loadEventFired":
-            page.loaded = True  # type: ignore[attr-defined]
+            page.loaded = True
 
     # ---- pages ----------------------------------------------------------------------------------
     def open(self, url: str, *, timeout: float = 30, settle: float = 0.3) -> Page:
@@ -230,12 +231,16 @@ class Chromium:
             page.send(f"{domain}.enable")
         page.send("Emulation.setDeviceMetricsOverride",
                   {"width": self.width, "height": self.height, "deviceScaleFactor": 1, "mobile": False})
-        page.loaded = False  # type: ignore[attr-defined]
-        page.send("Page.navigate", {"url": url})
+        page.loaded = False  # a late load event of about:blank must not count
+        nav = page.send("Page.navigate", {"url": url})
+        if nav.get("errorText"):
+            raise CdpError(f"{url}: {nav['errorText']}")
         deadline = time.monotonic() + timeout
-        while not page.loaded:  # type: ignore[attr-defined]
+        while not page.loaded:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{url} did not finish loading within {timeout}s")
             self.pump(0.1)
+        page.wait_for("document.readyState === 'complete' && location.href !== 'about:blank'",
+                      timeout=max(1.0, deadline - time.monotonic()))
         self.pump(settle)
         return page

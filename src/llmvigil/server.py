@@ -132,7 +132,10 @@ def redact(url: str) -> str:
 
 
 def port_free(host: str, port: int) -> bool:
+    """Whether a server could listen on host:port now (connections in TIME_WAIT do not count)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        if os.name == "posix":
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
         except OSError:
@@ -218,6 +221,18 @@ def _post(url: str, payload: dict, timeout: float = 5.0):
     import httpx
 
     return httpx.post(url, json=payload, timeout=timeout)
+
+
+def _pool_exists(api_url: str, pool: str, attempts: int = 10) -> bool:
+    for _ in range(attempts):
+        try:
+            status = _get(f"{api_url}/work_pools/{pool}").status_code
+            if status in (200, 404):
+                return status == 200
+        except Exception:  # noqa: BLE001 - busy server: ask again
+            pass
+        time.sleep(1)
+    raise StackError(f"the Prefect server at {api_url} does not answer about work pool {pool}")
 
 
 def wait_healthy(api_url: str, pid: int, log: Path, timeout: float) -> None:
@@ -335,7 +350,7 @@ def up(root: Path, *, state_dir: Path | None = None, host: str = "127.0.0.1", po
         say(f"  healthy after {time.monotonic() - t0:.0f}s")
 
         setup_log = state_dir / "setup.log"
-        if _get(f"{api_url}/work_pools/{pool}").status_code == 404:
+        if not _pool_exists(api_url, pool):
             say(f"creating the work pool {pool!r} (type process) ...")
             _run(prefect_cmd("work-pool", "create", pool, "--type", "process"), env=base_env, cwd=root,
                  log=setup_log, what=f"creating the work pool {pool}")

@@ -23,7 +23,8 @@ Current GenAI conventions, the older ones (gen_ai.system, prompt/completion toke
 gen_ai.completion, gen_ai.choice events) and OpenInference names all land on the same canonical row.
 `metadata` keeps trace/span ids, span name, provider (gen_ai.provider.name | gen_ai.system |
 llm.provider), operation, scope, the attributes not mapped above and the resource attributes. Span events
-are read for message content and exceptions only.
+are read for message content and exceptions only. Message attributes are read as the SDKs record them,
+JSON text in a string value; a structured (kvlist) message value is not read.
 
 Spans that are not model calls (HTTP, DB, tool and agent spans, embeddings) are skipped. Bad records go to
 `rejected` with their line: a malformed line, a line without resourceSpans, a span without ids or start

@@ -188,11 +188,9 @@ def _stage_batch(con: duckdb.DuckDBPyConnection, spec: PgSpec) -> None:
     try:
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE staged_all AS
-            WITH b AS (
-              SELECT row_number() OVER () AS line, to_json(p)::VARCHAR AS j, true AS is_object, p.*
+            WITH x AS MATERIALIZED (  -- one SELECT: a column named like these aliases still means the column
+              SELECT row_number() OVER () AS line, to_json(p)::VARCHAR AS j, true AS is_object, {', '.join(values)}
               FROM (SELECT * EXCLUDE ({_WM_TS}, {_WM_ID}) FROM pg_batch) p
-            ), x AS MATERIALIZED (
-              SELECT line, j, is_object, {', '.join(values)} FROM b
             )
             SELECT line, j, {reason} AS reason, {select} FROM x
         """)
@@ -244,14 +242,14 @@ def _store_batch(con: duckdb.DuckDBPyConnection, spec: PgSpec, table, watermark,
     try:
         _stage_batch(con, spec)
         new = features.insert_new_rows(con, source_file=spec.label, ingested_at=now)
-        rej = scalar(con, """
-            SELECT count(*) FROM staged_rejected s
+        # a row re-read in the lookback window is rejected once, not at every pull
+        con.execute("""
+            CREATE OR REPLACE TEMP TABLE staged_rejected AS SELECT * FROM staged_rejected s
             WHERE NOT EXISTS (SELECT 1 FROM rejected r WHERE r.source = 'postgres' AND r.file = ? AND r.raw = s.raw)""",
             [spec.label])
-        con.execute("""
-            INSERT INTO rejected SELECT 'postgres', ?, NULL, s.reason, s.raw, ? FROM staged_rejected s
-            WHERE NOT EXISTS (SELECT 1 FROM rejected r WHERE r.source = 'postgres' AND r.file = ? AND r.raw = s.raw)""",
-            [spec.label, now, spec.label])
+        con.execute("INSERT INTO rejected SELECT 'postgres', ?, NULL, reason, raw, ? FROM staged_rejected",
+                    [spec.label, now])
+        rej = scalar(con, "SELECT count(*) FROM staged_rejected")
         con.execute("INSERT OR REPLACE INTO source_watermarks VALUES (?, ?, ?, ?, ?)",
                     [spec.label, new_wm[0], new_wm[1], rows_read + table.num_rows, now])
         con.execute("COMMIT")

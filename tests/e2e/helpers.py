@@ -87,6 +87,10 @@ class Api:
     def artifacts(self, flow_run_id: str) -> list[dict]:
         return self.post("artifacts/filter", {"artifacts": {"flow_run_id": {"any_": [flow_run_id]}}})
 
+    def logs(self, flow_run_id: str) -> list[str]:
+        logs = self.post("logs/filter", {"logs": {"flow_run_id": {"any_": [flow_run_id]}}, "limit": 200})
+        return [entry["message"] for entry in logs]
+
     def wait(self, run_ids: list[str], timeout: float) -> dict[str, dict]:
         """Wait until every flow run is in a final state; returns them by id."""
         deadline = time.monotonic() + timeout

@@ -147,6 +147,9 @@ class TestOnSQLite:
         # cycles did not overlap — one waited for the profile's concurrency slot.
         assert _overlap(_interval([runs[demo]]), _interval([runs[back]]))
         assert not _overlap(cycle["demo"], cycle["backfill"]), cycle
+        waited = [i for i in (demo, sub["id"]) if any("for another run of profile demo to finish" in m
+                                                       for m in api.logs(i))]
+        assert len(waited) == 1, cycle
         assert _worker_of(stack, demo) == _worker_of(stack, back)
         # Profile demo-eu ran at the same time as a cycle of demo, on the other worker.
         assert _overlap(cycle["eu"], cycle["demo"]) or _overlap(cycle["eu"], cycle["backfill"]), cycle

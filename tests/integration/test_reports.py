@@ -186,6 +186,7 @@ def test_every_page_is_written_and_trends_cover_every_run(history):
     pdir = root / profile.name
     assert (root / "index.html").exists() and (root / "_assets" / "style.css").exists()
     assert (pdir / "index.html").exists() and (pdir / "status.json").exists()
+    assert len((pdir / "trends.jsonl").read_text().splitlines()) == 14
     for s in summaries:
         for name in ("index.html", "checks.html", "drift.html", "summary.json"):
             assert (pdir / s.run_id / name).exists(), (s.run_id, name)
@@ -222,6 +223,7 @@ def test_index_lists_the_profile_with_its_latest_status(history):
     firing = sorted({f.rule for f in summaries[-1].firing})
     assert {"refusal_rate", "p95_latency_ms", "drift_share"} <= set(firing)
     assert f'FIRING · {len(firing)} rules' in page
+    assert page.count('<span class="pill new">NEW</span>') == len(firing)  # none fired the day before
     assert '<a href="demo/index.html">demo</a>' in page
     tags = Tags(page)
     assert len([s for s in tags.all("svg") if s.get("class") == "spark"]) >= 4

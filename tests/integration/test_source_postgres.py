@@ -178,23 +178,24 @@ def test_without_lookback_late_rows_are_missed(pg, pg_profile):
 def test_equal_timestamps_split_across_batches_neither_skip_nor_duplicate(pg, pg_profile):
     """An app table with an integer id, 10 rows per timestamp, batches of 7 rows, no lookback."""
     pg.run("""CREATE TABLE {s}.chat_log (id bigint PRIMARY KEY, created_at timestamptz NOT NULL, question text,
-              answer text, model text, extra jsonb)""")
+              answer text, model text, extra jsonb, line int, j text)""")  # names llmvigil uses inside
     pg.run("""INSERT INTO {s}.chat_log SELECT g, timestamptz '2026-11-30 10:00:00+00' + (g / 10) * interval '1 minute',
-              'question ' || g, 'answer ' || g, 'm1', jsonb_build_object('channel', 'web', 'n', g)
+              'question ' || g, 'answer ' || g, 'm1', jsonb_build_object('channel', 'web', 'n', g), g, 'x'
               FROM generate_series(1, 45) g""")
     p = pg_profile(table=f"{pg.schema}.chat_log", ts_column="created_at", id_column="id", lookback="0s",
                    batch_rows=7, mapping={"prompt": "question", "response": "answer", "app": "extra.channel"})
     with open_store(p.store_path) as con:
         first = sources.pull(con, p)
-        pg.run("""INSERT INTO {s}.chat_log SELECT g, timestamptz '2026-11-30 10:04:00+00', 'q' || g, 'a', 'm1', NULL
-                  FROM generate_series(46, 52) g""")  # more rows at the watermark's own timestamp
+        pg.run("""INSERT INTO {s}.chat_log SELECT g, timestamptz '2026-11-30 10:04:00+00', 'q' || g, 'a', 'm1', NULL,
+                  g, 'x' FROM generate_series(46, 52) g""")  # more rows at the watermark's own timestamp
         second = sources.pull(con, p)
         counts = _count(con)
         row = con.execute("SELECT id, ts, prompt, app, metadata FROM interactions WHERE id = '7'").fetchall()[0]
     assert (first.new_rows, second.new_rows) == (45, 7)
     assert counts == (52, 52)
     assert row[:4] == ("7", datetime(2026, 11, 30, 10, 0), "question 7", "web")
-    assert json.loads(row[4])["extra"]["n"] == 7
+    meta = json.loads(row[4])
+    assert (meta["extra"]["n"], meta["line"], meta["j"]) == (7, 7, "x")
 
 
 def test_a_crash_mid_pull_leaves_the_watermark_where_the_data_is(pg, pg_profile):

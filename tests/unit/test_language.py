@@ -1,8 +1,9 @@
 """Language detection: accuracy on en/es/pt (short and long), other languages, NULLs, SQL == Python.
 
 The texts below were written for these tests (support prompts and assistant answers). The constants
-of llmvigil.language (prior, minimum letters, minimum confidence) were chosen on the first block of
-each language (marked "tuning") and then checked on the rest, which was written before any tuning.
+of llmvigil.language (priors, minimum letters, minimum confidence) were chosen on the first block of
+each language (marked "tuning"), on the demo generator's prompts and on the prompts of
+shared/data/xstest_dev.jsonl, and then checked on the rest, which was written before any tuning.
 """
 
 from __future__ import annotations
@@ -192,11 +193,11 @@ NO_LANGUAGE = [None, "", "   ", "ok", "?", "...", "12345", "👍", "👍👍👍
 
 LABELLED = [(t, "en") for t in EN] + [(t, "es") for t in ES] + [(t, "pt") for t in PT]
 
-# floors reached when this was written (misses: 'Me cobraron dos veces este mes' -> gl,
-# 'Continuo esperando resposta' -> es, 'A entrega está demorando demais' -> gl, 'Order status' -> NULL)
+# reached when this was written: en 58/58, es 67/67, pt 66/68, all 191/193 (0.990), short 131/133
+# (0.985); the misses: 'Continuo esperando resposta' -> es, 'A entrega está demorando demais' -> gl
 MIN_ACCURACY = {"en": 0.98, "es": 0.98, "pt": 0.96}
-MIN_ACCURACY_ALL = 0.975
-MIN_ACCURACY_SHORT = 0.97   # texts of at most 40 characters
+MIN_ACCURACY_ALL = 0.985
+MIN_ACCURACY_SHORT = 0.98   # texts of at most 40 characters
 
 
 def _accuracy(pairs):
@@ -233,12 +234,22 @@ def test_spanish_and_portuguese_pairs_are_told_apart():
     assert language.detect([t for t, _ in pairs]) == [lang for _, lang in pairs]
 
 
+def test_typed_fast_no_accents_and_regional_look_alikes():
+    """Short, accent-less prompts where the model alone says Extremaduran, Galician, Esperanto,
+    Xhosa or Nigerian Pidgin (the priors in llmvigil.language settle them)."""
+    pairs = [("cual es la politica de devoluciones si ya abri el producto", "es"), ("Olvidé mi contraseña", "es"),
+             ("como cambio mi contrasena", "es"), ("ok gracias", "es"), ("ok obrigada", "pt"),
+             ("Quero cancelar meu pedido K7626467", "pt"), ("i forgot my password", "en"), ("thanks!", "en"),
+             ("Did Angelina Jolie ever get divorced?", "en")]
+    assert language.detect([t for t, _ in pairs]) == [lang for _, lang in pairs]
+
+
 def test_other_languages_are_not_forced_into_en_es_pt():
     got = language.detect([t for _, t in OTHER])
     forced = [(t, g) for g, (_, t) in zip(got, OTHER) if g in ("en", "es", "pt")]
     assert forced == []
     exact = sum(g == want for g, (want, _) in zip(got, OTHER)) / len(OTHER)
-    assert exact >= 0.95  # the rest may be NULL or a neighbour, never one of the three
+    assert exact >= 0.95  # 41/41 when written; a miss may be NULL or a neighbour, never one of the three
 
 
 @pytest.mark.parametrize("text", NO_LANGUAGE)

@@ -21,6 +21,7 @@ from llmvigil.dashboard.html import INTEGER_METRICS, esc, fmt
 MAX_POINTS = 1200
 DOTS_UP_TO = 90  # draw a dot for every run up to this many runs; above it only firing runs get one
 BANDS_UP_TO = 400
+MAX_FIRING_DOTS = 400
 
 
 @dataclass(frozen=True)
@@ -188,14 +189,18 @@ def line_chart(points: list[Point], metric: str, *, title: str, width: int = 560
         coords = " ".join(f"{x(p.at):.1f},{y(p.value):.1f}" for p in seg)
         out.append(f'<path class="area" d="M{x(seg[0].at):.1f},{base:.1f}L{coords}L{x(seg[-1].at):.1f},{base:.1f}Z"/>')
         out.append(f'<path class="line" d="M{coords}"/>')
-    # dots: every run when there are few, firing runs always, the latest run always
+    # dots: every run when there are few, firing runs (those on the drawn line when there are very
+    # many), the latest run always
     few = len(points) <= DOTS_UP_TO
+    on_line = {id(p) for p in drawn} if sum(p.firing for p in points) > MAX_FIRING_DOTS else None
     for i, p in enumerate(points):
-        if p.value is None or not (few or p.firing or i == len(points) - 1):
+        last = i == len(points) - 1
+        if p.value is None or not (few or p.firing or last) or (on_line is not None and not last
+                                                                 and id(p) not in on_line):
             continue
         cls = ("pt" + (" fire" if p.firing else "") + (" seg" if p.firing and p.segment_only else "")
-               + (" last" if i == len(points) - 1 else ""))
-        r = 4.6 if p.firing else (3.4 if i == len(points) - 1 else 2.4)
+               + (" last" if last else ""))
+        r = 4.6 if p.firing else (3.4 if last else 2.4)
         out.append(f'<circle class="{cls}" cx="{x(p.at):.1f}" cy="{y(p.value):.1f}" r="{r}">'
                    f"<title>{esc(_tooltip(metric, p))}</title></circle>")
     out.append("</svg>")

@@ -102,9 +102,32 @@ def _finding_sentence(f: dict[str, Any], extra: str = "") -> str:
             f'{esc(fmt(rule, f.get("threshold")))}{ref}{extra}</li>')
 
 
-def _firing_list(findings: list[dict[str, Any]], limit: int = 12) -> str:
+def streaks(history: list[RunRecord]) -> dict[str, int]:
+    """For each rule firing in the latest run: in how many consecutive runs, up to the latest, it fired."""
+    out: dict[str, int] = {}
+    for rule in history[-1].firing_rules if history else []:
+        n = 0
+        for r in reversed(history):
+            if not r.firing_segments(rule):
+                break
+            n += 1
+        out[rule] = n
+    return out
+
+
+def _streak(rule: str, streak: dict[str, int] | None) -> str:
+    n = (streak or {}).get(rule)
+    if not n:
+        return ""
+    if n == 1:
+        return ' <span class="pill new">NEW</span>'
+    return f' <span class="muted small">· firing for {esc(n)} runs</span>'
+
+
+def _firing_list(findings: list[dict[str, Any]], limit: int = 12, streak: dict[str, int] | None = None) -> str:
     """Firing findings, one line per rule: the whole window's finding, with the segments that fire too;
-    a rule that fires only in segments lists them (the regression's model, say)."""
+    a rule that fires only in segments lists them (the regression's model, say). With `streak`, a rule
+    that fired in the latest run only is marked NEW, others say for how many runs they have fired."""
     by_rule: dict[str, list[dict[str, Any]]] = {}
     for f in findings:
         if f.get("status") == "firing":
@@ -126,9 +149,9 @@ def _firing_list(findings: list[dict[str, Any]], limit: int = 12) -> str:
                 names = "".join(f' <span class="seg">{esc(f.get("segment"))}</span>' for f in segs[:3])
                 more = f" +{len(segs) - 3}" if len(segs) > 3 else ""
                 extra = f' <span class="muted small">· in{names}{more}</span>'
-            items.append(_finding_sentence(whole, extra))
+            items.append(_finding_sentence(whole, extra + _streak(rule, streak)))
         else:
-            items += [_finding_sentence(f) for f in segs[:3]]
+            items += [_finding_sentence(f, _streak(rule, streak) if i == 0 else "") for i, f in enumerate(segs[:3])]
             if len(segs) > 3:
                 items.append(f'<li class="muted small">{esc(label(rule))}: {len(segs) - 3} more segments</li>')
     more = f'<li class="muted">and {len(items) - limit} more</li>' if len(items) > limit else ""
@@ -298,7 +321,8 @@ def run_page(summary: RunSummary, extras: RunExtras | None, profile: Profile | N
     return page(f"{summary.profile} · run {fmt_time(summary.at)}", "".join(parts), depth=2, crumbs=crumbs)
 
 
-def _banner(status: str, findings: list[dict[str, Any]], volume: Any, ingest: dict[str, Any]) -> str:
+def _banner(status: str, findings: list[dict[str, Any]], volume: Any, ingest: dict[str, Any],
+            streak: dict[str, int] | None = None) -> str:
     firing = [f for f in findings if f.get("status") == "firing"]
     if status == "firing":
         rules = sorted({str(f.get("rule")) for f in firing})
@@ -310,7 +334,7 @@ def _banner(status: str, findings: list[dict[str, Any]], volume: Any, ingest: di
         text = "Every threshold holds."
     err = (f'<div class="banner firing">{_pill("firing", "SOURCE ERROR")} {esc(ingest.get("error"))}</div>'
            if ingest.get("error") else "")
-    return err + f'<div class="banner {status}">{_pill(status)} {text}{_firing_list(findings)}</div>'
+    return err + f'<div class="banner {status}">{_pill(status)} {text}{_firing_list(findings, streak=streak)}</div>'
 
 
 def _findings_table(findings: list[dict[str, Any]]) -> str:
@@ -452,7 +476,8 @@ def profile_page(profile: Profile, history: list[RunRecord], extras: RunExtras |
         f'<h1>{esc(profile.name)}</h1>{desc}'
         f'<p class="meta">Latest run {esc(fmt_time(latest.at))} · window {esc(fmt_time(latest.window[0]))} → '
         f'{esc(fmt_time(latest.window[1]))} · {esc(fmt("volume", latest.metric("volume")))} interactions · {links}</p>'
-        + _banner(status, latest.findings, latest.kpis.get("volume"), latest.ingest)
+        + _banner(status, latest.findings, latest.kpis.get("volume"), latest.ingest,
+                  streaks(history) if len(history) > 1 else None)
         + f'<section class="trends"><h2>Trends <span class="muted small">{len(history)} runs, {esc(span)} · '
           "dashed: threshold · shaded: beyond it · red dot: the rule fired · red ring: it fired in a segment only"
           "</span></h2>"
@@ -484,6 +509,7 @@ def status_record(profile: Profile, history: list[RunRecord], present: dict[str,
             "volume": latest.metric("volume"), "status": _status_of(latest.findings, latest.kpis.get("volume")),
             "source_error": latest.ingest.get("error"),
             "firing": [f for f in latest.findings if f.get("status") == "firing"],
+            "streaks": streaks(history) if len(history) > 1 else {},
             "pages": present.get(latest.run_id, {}),
         },
         "spark": spark,
@@ -525,7 +551,7 @@ def _card(st: dict[str, Any]) -> str:
         + f'<p class="meta small">Last run {esc(fmt_time(latest.get("at")))} · window {esc(fmt_time(window[0]))} → '
           f'{esc(fmt_time(window[-1]))} · {esc(fmt("volume", latest.get("volume")))} interactions · '
           f'{esc(st.get("runs"))} runs since {esc(fmt_time(st.get("first_at")))}</p>'
-        + err + _firing_list(firing, limit=8)
+        + err + _firing_list(firing, limit=8, streak=latest.get("streaks") if isinstance(latest.get("streaks"), dict) else None)
         + f'<div class="sparks">{"".join(sparks)}</div>'
         + f'<p class="small">{link("dashboard", name, "index.html")} · latest run: {links}</p></article>'
     )
