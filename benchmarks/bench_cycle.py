@@ -79,6 +79,9 @@ def run_child(cmd: list[str], *, stdin: str | None = None, timeout: float = 3600
         stdout, stderr = out.read().decode(), err.read().decode()
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd[:4])}... exited {proc.returncode}:\n{stderr[-3000:]}")
+    # the result is the last line (DuckDB may draw a progress bar on stdout before it)
+    lines = [line for line in stdout.replace("\r", "\n").splitlines() if line.strip()]
+    stdout = lines[-1] if lines else ""
     return {"wall_s": round(wall, 3), "cpu_s": round(usage.ru_utime + usage.ru_stime, 3),
             "peak_rss_mb": round(usage.ru_maxrss / 1024, 1), "stdout": stdout, "stderr": stderr}
 
@@ -126,7 +129,7 @@ def write_profile(path: Path, *, name: str, source: str, store: Path, reports: P
 _READ_NDJSON = """
 import duckdb, json, sys, time
 db, src, limit = sys.argv[1:4]
-con = duckdb.connect(db, config={"memory_limit": limit})
+con = duckdb.connect(db, config={"memory_limit": limit, "enable_progress_bar": False})
 t0, c0 = time.perf_counter(), time.process_time()
 con.execute("CREATE TABLE t AS SELECT * FROM read_ndjson(?)", [src]).fetchall()
 n = con.execute("SELECT count(*) FROM t").fetchall()[0][0]
@@ -333,6 +336,7 @@ prof, blocks, days_per_block, hist_start = sys.argv[1], int(sys.argv[2]), float(
 p = load_profile(prof)
 t0 = time.perf_counter()
 with open_store(p.store_path, memory_limit=p.memory_limit) as con:
+    con.execute("SET enable_progress_bar = false")
     r = sources.pull(con, p)  # block 0: the real ingest (features included)
     print(f"block 0: {r.new_rows} rows in {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
     # the block's rows, moved to day 0 of the history and squeezed into `days_per_block` days
@@ -523,12 +527,21 @@ def main() -> None:
             out["sampling"] = bench_sampling(prof)
         if not args.keep:
             shutil.rmtree(Path(store).parent, ignore_errors=True)
+    def checkpoint() -> None:  # partial results survive a failure of a later part
+        (cache / "last-run.json").write_text(json.dumps(out, indent=1, default=str))
+
+    checkpoint()
+    if "history" in parts and "incremental" not in parts:  # only build (and cache) the history store
+        out["history_store"] = str(history_store(args, cache, work))
+    checkpoint()
     if "incremental" in parts:
         out["incremental"] = bench_incremental(args, cache, work)
+        checkpoint()
     if "cli" in parts:
         out["cli"] = bench_cli(args, cache, work, floor)
     out["machine"]["loadavg_end"] = loadavg()
     out["targets"] = targets(out, floor)
+    checkpoint()
     print(json.dumps(out, indent=1))
 
 
@@ -538,9 +551,12 @@ def targets(out: dict, floor: float) -> dict:
         runs = out["cycle"]["runs"]
         t["cycle_beyond_floor_s<=60"] = [r["beyond_import_floor_s"] for r in runs]
         t["cycle_peak_rss_mb<=2560"] = [r["peak_rss_mb"] for r in runs]
+        t["cycle_cpu_s"] = [r["cpu_s"] for r in runs]
         t["ingest_vs_read_ndjson>=0.5"] = [r["ingest_vs_read_ndjson"] for r in runs]
     if "incremental" in out:
-        t["incremental_ratio<=3"] = [r["ratio"] for r in out["incremental"]["runs"]]
+        runs = out["incremental"]["runs"]
+        t["incremental_ratio<=3 (first of the day, then steady)"] = [r["ratio"] for r in runs]
+        t["incremental_cpu_ratio (first of the day, then steady)"] = [r["cpu_ratio"] for r in runs]
     if "cli" in out:
         t["help_s<1"] = out["cli"]["help_s"]
         t["demo_last_day_beyond_floor_s<=5"] = [r["fresh_store"]["beyond_import_floor_s"]

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import json
 import secrets
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
+
+import duckdb
 
 from llmvigil import alerts, checks, drift, features, findings, kpis, reports, sources
 from llmvigil.profile import FixedWindow, Profile
@@ -77,8 +81,12 @@ class RunContext:
         if self.progress:
             self.progress(msg)
 
-    def store(self, read_only: bool = False):
-        return open_store(self.profile.store_path, memory_limit=self.profile.memory_limit, read_only=read_only)
+    @contextmanager
+    def store(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        with open_store(self.profile.store_path, memory_limit=self.profile.memory_limit, read_only=read_only) as con:
+            # DuckDB draws a progress bar on stdout for queries over 2 s: stdout is for `run --json`
+            con.execute("SET enable_progress_bar = false")
+            yield con
 
 
 def plan(profile: Profile, at: datetime | None = None, progress: Progress | None = None) -> RunContext:
@@ -120,7 +128,50 @@ def step_kpis(ctx: RunContext) -> list[kpis.SegmentKpis]:
                             retries=ctx.profile.retries)
 
 
+_prefetch: threading.Thread | None = None
+_prefetch_lock = threading.Lock()
+
+
+def prefetch_heavy_imports(profile: Profile) -> None:
+    """Import Evidently and Great Expectations in a background thread (once per process).
+
+    They take 15-20 CPU-s to import - more than all the work of a day of demo data - and the drift and
+    checks steps need them only after ingest and KPIs, which run inside DuckDB (without the GIL): on
+    two cores the imports overlap with that work instead of adding to it. The libraries both threads
+    use (numpy, pyarrow, scipy.sparse for the language model) are imported here first, so that the
+    two threads do not import the same modules at the same time; `wait_for_imports` joins the thread
+    before a step imports Evidently or GX itself.
+    """
+    global _prefetch
+    with _prefetch_lock:
+        if _prefetch is not None:
+            return
+        import numpy  # noqa: F401
+        import pyarrow  # noqa: F401
+        import scipy.sparse  # noqa: F401
+
+        def work() -> None:
+            try:
+                from evidently import Report  # noqa: F401
+                from evidently.presets import DataDriftPreset  # noqa: F401
+
+                if profile.checks_path is not None:
+                    import great_expectations  # noqa: F401
+                    from great_expectations.core.expectation_suite import ExpectationSuite  # noqa: F401
+            except Exception:  # noqa: BLE001 - the step that needs it imports it again and reports the error
+                pass
+
+        _prefetch = threading.Thread(target=work, name="llmvigil-prefetch-imports")
+        _prefetch.start()
+
+
+def wait_for_imports() -> None:
+    if _prefetch is not None:
+        _prefetch.join()
+
+
 def step_drift(ctx: RunContext) -> DriftSummary:
+    wait_for_imports()
     with _timed(ctx, "drift"), ctx.store() as con:
         result = drift.compute(con, ctx.profile.drift, current=ctx.current, reference=ctx.reference,
                                html_path=ctx.run_dir / "drift.html")
@@ -132,6 +183,7 @@ def step_checks(ctx: RunContext) -> ChecksSummary:
     path = ctx.profile.checks_path
     if path is None:
         return ChecksSummary(success=None, skipped="no checks suite in the profile")
+    wait_for_imports()
     with _timed(ctx, "checks"), ctx.store() as con:
         result = checks.validate(con, path, current=ctx.current)
     ctx.say("checks: " + (result.skipped or f"{result.evaluated - len(result.failed)}/{result.evaluated} passed"))
@@ -187,6 +239,7 @@ def run_cycle(profile: Profile, at: datetime | None = None, progress: Progress |
     """Pull, measure, judge, alert and report: one monitoring cycle, without Prefect."""
     t0 = time.perf_counter()
     ctx = plan(profile, at, progress)
+    prefetch_heavy_imports(profile)
     ctx.say(f"run {ctx.run_id} of profile {profile.name}: current window "
             f"{iso(ctx.windows.current_start)} → {iso(ctx.windows.current_end)}")
     ingest = step_ingest(ctx)

@@ -21,8 +21,6 @@ The pages themselves are rendered by `llmvigil.dashboard`.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import re
 import shutil
@@ -31,80 +29,25 @@ from pathlib import Path
 
 import duckdb
 
-from llmvigil.profile import Profile
 from llmvigil.dashboard import pages
 from llmvigil.dashboard.data import RunExtras, RunRecord, load_history, run_extras
+from llmvigil.dashboard.evidently import protect_drift_page
 from llmvigil.dashboard.html import ensure_assets, safe_part, write_text_atomic
+from llmvigil.profile import Profile
 from llmvigil.results import RunSummary
 
-__all__ = ["RunExtras", "load_history", "prune_runs", "run_extras", "write_index", "write_profile", "write_run"]
+__all__ = ["RunExtras", "load_history", "protect_drift_page", "prune_runs", "run_extras", "write_index",
+           "write_profile", "write_run"]
 
 STATUS_FILE = "status.json"
 TRENDS_FILE = "trends.jsonl"  # a cache of the runs table's summaries, one compact line per run
 RUN_PAGE = "index.html"
 _RUN_ID_TIME = re.compile(r"^(\d{8}T\d{6}Z)-[0-9a-f]+$")
 
-# Evidently's page (evidently 0.7.x `save_html`): a data script `var metric_<id> = {...json...};` in
-# <head>, then `var global = globalThis`, the app bundle and a `window.drawDashboard(...)` call.
-# Evidently writes the JSON into the data script without escaping "</", so a logged value such as
-# "</script><img src=x onerror=alert(1)>" (a model version, say) ends the script early and becomes
-# markup that runs. `protect_drift_page` repairs the data script and pins the four scripts by hash.
-_EVIDENTLY_DATA = re.compile(r"<script>(?=\s*var metric_[0-9a-f]+ = )")
-_EVIDENTLY_GLOBAL = "<script>var global = globalThis</script>"
-_SCRIPT = re.compile(r"<script>(.*?)</script>", re.S)
-_RAW_TEXT_BREAK = re.compile(r"<(?=[/!]|script)", re.I)
-_CSP_TAIL = ("style-src 'unsafe-inline'; img-src data: blob:; font-src data:; base-uri 'none'; "
-             "form-action 'none'")
-# Used when the page is not Evidently's known layout: no script may run (the page shows nothing; the
-# drift numbers are on the run overview page).
-DRIFT_CSP_NO_SCRIPT = "default-src 'none'; script-src 'none'; " + _CSP_TAIL
-# What `llmvigil serve` sends for drift pages: scripts only as pinned by the page's own meta policy.
-DRIFT_CSP = "default-src 'none'; script-src 'unsafe-inline'; " + _CSP_TAIL
-
-
-def _pin_evidently_scripts(text: str) -> tuple[str, str] | None:
-    """(repaired page, CSP pinning its scripts by hash), or None if the layout is not Evidently's."""
-    anchor = text.rfind(_EVIDENTLY_GLOBAL)
-    start = _EVIDENTLY_DATA.search(text, 0, anchor if anchor > 0 else 0)
-    if anchor < 0 or start is None:
-        return None
-    body_start = start.end()
-    body_end = text.rfind("</script>", body_start, anchor)  # the data script's own end tag
-    if body_end < 0:
-        return None
-    # inside the data (JSON strings in a JS literal) "\u003c" is the same "<"; outside strings the
-    # literal has no "<" at all
-    data = _RAW_TEXT_BREAK.sub(r"\\u003c", text[body_start:body_end])
-    fixed = text[:body_start] + data + text[body_end:]
-    scripts = _SCRIPT.findall(fixed)
-    if (len(scripts) != 4 or scripts[1] != "var global = globalThis"
-            or "window.drawDashboard(" not in scripts[3] or not scripts[0].lstrip().startswith("var metric_")):
-        return None
-    hashes = " ".join("'sha256-" + base64.b64encode(hashlib.sha256(s.encode("utf-8")).digest()).decode() + "'"
-                      for s in scripts)
-    return fixed, f"default-src 'none'; script-src {hashes}; {_CSP_TAIL}"
-
 
 def _present(run_dir: Path) -> dict[str, bool]:
     return {"run": (run_dir / RUN_PAGE).exists(),
             **{k: (run_dir / name).exists() for k, name in pages.RUN_FILES.items()}}
-
-
-def protect_drift_page(path: Path) -> bool:
-    """Make Evidently's self-contained page safe to open: repair the data script (see above), allow
-    exactly its four scripts (by hash: no inline event handler, no injected script can run) and forbid
-    every network load. A page of another layout gets a policy that runs no script at all.
-    Returns False when the page already carries a policy (it was protected before)."""
-    text = path.read_text(encoding="utf-8")
-    if "Content-Security-Policy" in text[:20000]:
-        return False
-    pinned = _pin_evidently_scripts(text)
-    text, csp = pinned if pinned else (text, DRIFT_CSP_NO_SCRIPT)
-    meta = f'<meta http-equiv="Content-Security-Policy" content="{csp}">'
-    i = text.lower().find("<head>", 0, 5000)
-    text = text[:i + 6] + meta + text[i + 6:] if i >= 0 else meta + text
-    write_text_atomic(path, text)
-    return True
 
 
 def write_run(run_dir: Path, summary: RunSummary, extras: RunExtras | None = None,

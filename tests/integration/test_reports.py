@@ -20,7 +20,7 @@ import yaml
 
 from llmvigil import findings, pipeline, reports
 from llmvigil.profile import Profile, load_profile
-from llmvigil.results import AlertResult, CheckResult, ChecksSummary, DriftColumn, DriftSummary, IngestResult
+from llmvigil.results import AlertResult, CheckResult, ChecksSummary, DriftColumn, DriftSummary
 from llmvigil.store import open_store
 from tests.conftest import REPO, write_jsonl
 

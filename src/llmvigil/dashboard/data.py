@@ -245,7 +245,7 @@ def examples(con: duckdb.DuckDBPyConnection, *, current: tuple[datetime, datetim
                status, left(error_type, 200), left(finish_reason, 50), prompt_lang, response_lang
         FROM c WHERE kind IS NOT NULL
         QUALIFY row_number() OVER (PARTITION BY kind ORDER BY hash(id), id) <= ?
-        ORDER BY kind, ts
+        ORDER BY CASE kind WHEN 'error' THEN 0 WHEN 'refusal' THEN 1 WHEN 'PII in answer' THEN 2 ELSE 3 END, ts
         """,
         [*current, per_kind],
     ).fetchall()

@@ -9,11 +9,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from llmvigil.kpis import KPI_SQL, RULES
-from llmvigil.profile import Profile
+from llmvigil import pii
 from llmvigil.dashboard.charts import Point, line_chart, sparkline
 from llmvigil.dashboard.data import Example, RunExtras, RunRecord, SegmentTable
 from llmvigil.dashboard.html import esc, fmt, fmt_delta, fmt_time, href, label, link, page, safe_part
+from llmvigil.kpis import KPI_SQL, RULES
+from llmvigil.profile import Profile
 from llmvigil.results import SEVERITY_ORDER, ChecksSummary, RunSummary
 
 # Trend charts every profile page shows, in this order; rules with a threshold follow.
@@ -204,7 +205,8 @@ def checks_page(profile: str, run_id: str, at: datetime, window: list[str | None
               + ("" if checks.success else " · failed: " + esc(", ".join(checks.failed))) + "</div>")
     rows = []
     for r in sorted(checks.results, key=lambda r: r.success):
-        examples = "".join(f"<li><code>{esc(_masked(e))}</code></li>" for e in r.unexpected_examples[:5])
+        examples = "".join('<li><span class="muted">null</span></li>' if e is None else f"<li><code>{esc(_masked(e))}</code></li>"
+                           for e in r.unexpected_examples[:5])
         examples = f'<ul class="examples">{examples}</ul>' if examples else ""
         rows.append(
             f'<tr class="{"pass" if r.success else "fail"}"><td>{_pill("ok" if r.success else "firing", "pass" if r.success else "FAIL")}</td>'
@@ -220,8 +222,6 @@ def checks_page(profile: str, run_id: str, at: datetime, window: list[str | None
 
 
 def _masked(v: Any) -> Any:
-    from llmvigil import pii
-
     return pii.mask(v) if isinstance(v, str) else v
 
 
@@ -361,7 +361,7 @@ def _findings_rows(findings: list[dict[str, Any]]) -> str:
             f'<tr class="{esc(f.get("status"))}"><td>{_pill(str(f.get("status")))}</td><td>{esc(label(rule))}'
             f'<div class="muted small"><code>{esc(rule)}</code></div></td><td>{esc(f.get("segment") or "whole window")}</td>'
             f'<td class="num">{esc(fmt(rule, f.get("observed")))}</td>'
-            f'<td class="num">{esc(_cmp(f))} {esc(fmt(rule, f.get("threshold")))}</td>'
+            f'<td class="num">{esc(f.get("bound") or "")} {esc(fmt(rule, f.get("threshold")))}</td>'
             f'<td class="num">{esc(fmt(rule, f.get("reference")))}</td><td>{_sev(f.get("severity"))}</td>'
             f'<td class="num">{esc(f.get("samples"))}</td></tr>')
     return ('<table class="data findings"><thead><tr><th>status</th><th>rule</th><th>segment</th>'

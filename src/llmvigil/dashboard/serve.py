@@ -11,6 +11,7 @@ import functools
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from llmvigil.dashboard.evidently import DRIFT_CSP
 from llmvigil.dashboard.html import CSP
 
 HOST = "127.0.0.1"
@@ -20,8 +21,6 @@ class ReportsHandler(SimpleHTTPRequestHandler):
     quiet = False
 
     def end_headers(self) -> None:
-        from llmvigil.reports import DRIFT_CSP
-
         path = self.path.split("?", 1)[0]
         self.send_header("Content-Security-Policy", DRIFT_CSP if path.endswith("/drift.html") else CSP)
         self.send_header("X-Content-Type-Options", "nosniff")
