@@ -129,7 +129,8 @@ def write_profile(path: Path, *, name: str, source: str, store: Path, reports: P
 _READ_NDJSON = """
 import duckdb, json, sys, time
 db, src, limit = sys.argv[1:4]
-con = duckdb.connect(db, config={"memory_limit": limit, "enable_progress_bar": False})
+con = duckdb.connect(db, config={"memory_limit": limit})
+con.execute("SET enable_progress_bar = false")
 t0, c0 = time.perf_counter(), time.process_time()
 con.execute("CREATE TABLE t AS SELECT * FROM read_ndjson(?)", [src]).fetchall()
 n = con.execute("SELECT count(*) FROM t").fetchall()[0][0]

@@ -165,13 +165,16 @@ def prefetch_heavy_imports(profile: Profile) -> None:
         _prefetch.start()
 
 
-def wait_for_imports() -> None:
-    if _prefetch is not None:
+def wait_for_imports(ctx: RunContext | None = None) -> None:
+    if _prefetch is not None and _prefetch.is_alive():
+        t0 = time.perf_counter()
         _prefetch.join()
+        if ctx is not None:  # the part of the imports that did not overlap with the work before
+            ctx.timings["imports_wait"] = ctx.timings.get("imports_wait", 0.0) + time.perf_counter() - t0
 
 
 def step_drift(ctx: RunContext) -> DriftSummary:
-    wait_for_imports()
+    wait_for_imports(ctx)
     with _timed(ctx, "drift"), ctx.store() as con:
         result = drift.compute(con, ctx.profile.drift, current=ctx.current, reference=ctx.reference,
                                html_path=ctx.run_dir / "drift.html")
@@ -183,7 +186,7 @@ def step_checks(ctx: RunContext) -> ChecksSummary:
     path = ctx.profile.checks_path
     if path is None:
         return ChecksSummary(success=None, skipped="no checks suite in the profile")
-    wait_for_imports()
+    wait_for_imports(ctx)
     with _timed(ctx, "checks"), ctx.store() as con:
         result = checks.validate(con, path, current=ctx.current)
     ctx.say("checks: " + (result.skipped or f"{result.evaluated - len(result.failed)}/{result.evaluated} passed"))

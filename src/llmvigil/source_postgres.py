@@ -60,6 +60,7 @@ class PgSpec:
     mapping: dict[str, str]
     derive: dict[str, str]
     missing_prompt: str | None
+    consumed: tuple[str, ...]  # columns read whole into derived fields, left out of metadata
     batch_rows: int
     lookback: timedelta
     dsn_env: str
@@ -91,6 +92,7 @@ def resolve(source: PostgresSource) -> PgSpec:
         label=f"postgres:{what}", table=table, query=source.query,
         ts_column=ts_column, id_column=id_column,
         mapping=mapping, derive=derive, missing_prompt=preset.get("missing_prompt") if "prompt" in derive else None,
+        consumed=tuple(c for c in preset.get("consumed", []) if c not in source.mapping.values()),
         batch_rows=source.batch_rows, lookback=source.lookback, dsn_env=source.dsn_env, preset=preset,
     )
 
@@ -185,11 +187,16 @@ def _stage_batch(con: duckdb.DuckDBPyConnection, spec: PgSpec) -> None:
     select, reason, _ = _canonical_select(names, {f: _q("r:" + f) for f in fields})
     if spec.missing_prompt:
         reason = f"coalesce(CASE WHEN {_q('r:prompt')} IS NULL THEN {sql_str(spec.missing_prompt)} END, {reason})"
+    row = "p"
+    if spec.consumed:
+        kept = [c for c in types if c not in (_WM_TS, _WM_ID, *spec.consumed)]
+        row = "{" + ", ".join(f"{sql_str(c)}: p.{_q(c)}" for c in kept) + "}"
     try:
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE staged_all AS
             WITH x AS MATERIALIZED (  -- one SELECT: a column named like these aliases still means the column
-              SELECT row_number() OVER () AS line, to_json(p)::VARCHAR AS j, true AS is_object, {', '.join(values)}
+              SELECT row_number() OVER () AS line, to_json({row})::VARCHAR AS j, true AS is_object,
+                     {', '.join(values)}
               FROM (SELECT * EXCLUDE ({_WM_TS}, {_WM_ID}) FROM pg_batch) p
             )
             SELECT line, j, {reason} AS reason, {select} FROM x

@@ -62,7 +62,9 @@ def _canonical_select(mapping: dict[str, str], raw_exprs: dict[str, str] | None 
     for f in fields:
         r = raw(f)
         if f == "id":
-            cols[f] = f"coalesce({r}, md5(j))"
+            # the hash of the record without the blanks around it: the same on both JSONL paths
+            # (DuckDB's NDJSON reader drops them, the line-exact path keeps them)
+            cols[f] = f"coalesce({r}, md5(trim(j, ' ' || chr(9) || chr(10) || chr(13))))"
         elif f == "ts":
             cols[f] = (
                 f"coalesce(try_cast({r} AS TIMESTAMPTZ) AT TIME ZONE 'UTC', "

@@ -156,7 +156,9 @@ def test_litellm_two_pulls_with_new_and_late_rows(pg, pg_profile):
     assert user != "customer-1" and len(user) == 16
     meta = json.loads(metadata)
     assert meta["api_key"] == "hashed-key" and meta["model_group"] == "support"
-    assert meta["messages"][0]["role"] == "system" and "request_id" not in meta and "startTime" not in meta
+    assert meta["metadata"] == {"user_api_key_alias": "support-bot"} and meta["endTime"].startswith("2026-11-30")
+    # mapped columns, and the columns the preset reads whole (messages, response), are not copied
+    assert not {"request_id", "startTime", "spend", "messages", "response"} & set(meta)
     assert (rows["req-10"][1], rows["req-10"][9], rows["req-10"][10]) == (None, "I can't help with that.", True)
     assert (rows["req-11"][8], rows["req-11"][10]) == ("content_filter", True)
     assert (rows["req-12"][1], rows["req-12"][6], rows["req-12"][7]) == (None, "error", "RateLimitError")

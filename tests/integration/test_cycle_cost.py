@@ -1,0 +1,151 @@
+"""What keeps a cycle's cost on the new data (issue 8): the fast JSONL path, the cached reference.
+
+Real DuckDB files in tmp_path; no Evidently or GX import here (see test_sampling.py for those).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+
+import duckdb
+import pytest
+
+from llmvigil import drift, features, kpis, sources
+from llmvigil.pipeline import windows_for
+from llmvigil.store import CANONICAL_COLUMNS, open_store
+from tests.conftest import DEMO_MAPPING, write_jsonl
+
+TRICKY = [
+    {"request_id": "a1", "created_at": "2026-11-30T10:00:00Z", "input": "Olá, ação? \u00e9 \"quoted\" \\ back",
+     "output": "Line1\nLine2\t😀", "usage": {"prompt_tokens": 1e2, "completion_tokens": 20.0},
+     "latency_ms": 1.5e3, "cost_usd": 1e-05, "refusal": True, "feedback": -1, "status": "OK",
+     "extra": {"nested": [1, 2, {"x": None}]}, "flag": False, "n": None},
+    {"request_id": 12345, "created_at": 1764496800, "input": {"role": "user", "content": "json prompt"},
+     "output": None, "model": "m", "attempt": "2", "retry_of": "a1", "error_type": "Timeout"},
+    {"created_at": "2026-11-30 12:00:00+02:00", "input": "no id: hashed", "output": "", "Input": "other case",
+     "usage": "not an object", "latency_ms": "250"},
+    {"request_id": "a4", "created_at": 1764496800123, "input": "ms epoch", "output": "x", "usage": {},
+     "session_id": "", "user": "u@example.com", "label": "x", "expected": None},
+]
+
+
+def _stage_both(con, path):
+    ok = sources._stage_jsonl_fast(con, DEMO_MAPPING, str(path))
+    assert ok
+    con.execute("ALTER TABLE staged RENAME TO fast")
+    sources._stage_raw(con, DEMO_MAPPING, sources._raw_lines_sql("jsonl", str(path)))
+    cols = [c for c in CANONICAL_COLUMNS if c != "metadata"]
+    fast = con.execute(f"SELECT {', '.join(cols)}, metadata FROM fast ORDER BY id").fetchall()
+    slow = con.execute(f"SELECT {', '.join(cols)}, metadata FROM staged ORDER BY id").fetchall()
+    return fast, slow
+
+
+def test_fast_jsonl_path_gives_the_same_rows_as_the_line_exact_path(tmp_path):
+    path = write_jsonl(tmp_path / "a.jsonl", [*TRICKY[:2], "  " + json.dumps(TRICKY[2]) + "  \r", TRICKY[3], "", "   "])
+    with duckdb.connect() as con:
+        con.execute("SET TimeZone = 'UTC'")
+        fast, slow = _stage_both(con, path)
+    assert len(fast) == len(slow) == len(TRICKY)
+    for f, s in zip(fast, slow):
+        assert f[:-1] == s[:-1]
+        assert json.loads(f[-1]) == json.loads(s[-1])  # metadata: the same JSON (unmapped fields kept)
+    meta = {r[0]: json.loads(r[-1]) for r in fast}
+    assert meta["a1"]["extra"] == {"nested": [1, 2, {"x": None}]} and meta["a1"]["n"] is None
+    assert "Input" in next(m for m in meta.values() if "Input" in m)  # keys are case-sensitive
+
+
+@pytest.mark.parametrize("bad", ["{not json", "[1, 2]", '"a string"', '{"request_id": "z", "input": "no ts"}',
+                                 '{"request_id": "z", "created_at": "2026-11-30T10:00:00Z", "input": "x", "latency_ms": "fast"}'])
+def test_a_file_the_fast_path_cannot_take_whole_goes_to_the_line_exact_path(make_profile, tmp_path, bad):
+    p = make_profile()
+    path = write_jsonl(tmp_path / "logs" / "a.jsonl", [TRICKY[0], bad, TRICKY[3]])
+    with duckdb.connect() as con:
+        assert sources._stage_jsonl_fast(con, DEMO_MAPPING, str(path)) is False
+    with open_store(p.store_path) as con:
+        r = sources.pull(con, p)
+        rejected = con.execute("SELECT line FROM rejected").fetchall()
+    assert (r.new_rows, r.rejected, rejected) == (2, 1, [(2,)])
+
+
+def test_pull_of_new_rows_into_a_filled_store_skips_stored_ids(make_profile, tmp_path):
+    p = make_profile()
+    rows = [{"request_id": f"r{i}", "created_at": f"2026-11-30T10:{i // 60:02d}:{i % 60:02d}Z", "input": f"q{i}",
+             "output": "a"} for i in range(300)]
+    write_jsonl(tmp_path / "logs" / "a.jsonl", rows[:200])
+    write_jsonl(tmp_path / "logs" / "b.jsonl", rows[100:300] + rows[250:260])  # overlaps a, repeats itself
+    with open_store(p.store_path) as con:
+        r = sources.pull(con, p)
+        n, distinct = con.execute("SELECT count(*), count(DISTINCT id) FROM interactions").fetchall()[0]
+    assert (r.new_rows, n, distinct) == (300, 300, 300)
+
+
+def _insert(con, rows, ingested_at):
+    cols = list(CANONICAL_COLUMNS)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE staged AS SELECT {', '.join(cols)} FROM interactions LIMIT 0")
+    for r in rows:
+        full = {c: None for c in cols} | {"status": "ok", "metadata": "{}"} | r
+        con.execute(f"INSERT INTO staged VALUES ({', '.join('?' for _ in cols)})", [full[c] for c in cols])
+    features.register(con)
+    features.insert_new_rows(con, source_file="test", ingested_at=ingested_at)
+
+
+def test_reference_kpis_are_cached_until_the_reference_rows_change(tmp_path):
+    cur = (datetime(2026, 11, 30, 12), datetime(2026, 11, 30, 13))
+    ref = (datetime(2026, 11, 23), datetime(2026, 11, 30))
+    t = datetime(2026, 11, 30, 13)
+    with open_store(tmp_path / "s.duckdb") as con:
+        _insert(con, [{"id": f"r{i}", "ts": datetime(2026, 11, 25) + timedelta(minutes=i), "prompt": "p",
+                       "response": "ok", "latency_ms": 100.0} for i in range(10)], t)
+        first = kpis.as_json(kpis.compute(con, current=cur, reference=ref, segments=["model"]))
+        assert first["reference"]["volume"] == 10
+        assert con.execute("SELECT count(*) FROM kpi_cache").fetchall()[0][0] == 1  # the empty current: nothing
+        # the cache answers (a tampered entry shows it is read), ...
+        con.execute("UPDATE kpi_cache SET result = replace(result, '\"volume\": 10', '\"volume\": 99')")
+        assert kpis.as_json(kpis.compute(con, current=cur, reference=ref, segments=["model"]))["reference"]["volume"] == 99
+        # ... until a late row lands in the reference window
+        _insert(con, [{"id": "late", "ts": datetime(2026, 11, 26), "prompt": "p", "response": "ok"}],
+                t + timedelta(hours=1))
+        again = kpis.as_json(kpis.compute(con, current=cur, reference=ref, segments=["model"]))
+        assert again["reference"]["volume"] == 11
+        # a read-only connection computes without the cache
+    with open_store(tmp_path / "s.duckdb", read_only=True) as con:
+        ro = kpis.as_json(kpis.compute(con, current=cur, reference=ref, segments=["model"]))
+    assert ro["reference"]["volume"] == 11
+
+
+def test_reference_drift_sample_is_cached_until_the_reference_rows_change(tmp_path):
+    ref = (datetime(2026, 11, 23), datetime(2026, 11, 30))
+    t = datetime(2026, 11, 30, 13)
+    with open_store(tmp_path / "s.duckdb") as con:
+        _insert(con, [{"id": f"r{i}", "ts": datetime(2026, 11, 25) + timedelta(minutes=i), "prompt": "p",
+                       "response": "ok" * (i % 7), "latency_ms": float(i)} for i in range(3000)], t)
+        df, n = drift._window_frame(con, ["latency_ms", "model"], *ref, 1000, cache=True)
+        assert (len(df), n) == (1000, 3000)
+        df2, _ = drift._window_frame(con, ["latency_ms", "model"], *ref, 1000, cache=True)
+        assert sorted(df2["latency_ms"]) == sorted(df["latency_ms"])  # the stored sample
+        _insert(con, [{"id": "late", "ts": datetime(2026, 11, 26), "prompt": "p", "response": "x",
+                       "latency_ms": -1.0}], t + timedelta(hours=1))
+        df3, n3 = drift._window_frame(con, ["latency_ms", "model"], *ref, 1000, cache=True)
+        assert n3 == 3001 and len(df3) == 1000
+        meta = con.execute("SELECT fingerprint FROM drift_sample_meta").fetchall()
+    assert meta[0][0].startswith("3001|")
+
+
+def test_hourly_runs_of_a_day_share_one_reference_of_whole_days(make_profile):
+    hourly = make_profile(windows={"current": "1h", "reference": {"previous": "7d"}})
+    w1 = windows_for(hourly, datetime(2026, 12, 1, 9))
+    w2 = windows_for(hourly, datetime(2026, 12, 1, 17))
+    assert (w1.current_start, w1.current_end) == (datetime(2026, 12, 1, 8), datetime(2026, 12, 1, 9))
+    assert (w1.reference_start, w1.reference_end) == (w2.reference_start, w2.reference_end) \
+        == (datetime(2026, 11, 24), datetime(2026, 12, 1))
+    # the first run of a day: its current hour is the last of the day before
+    w0 = windows_for(hourly, datetime(2026, 12, 1, 0))
+    assert (w0.reference_start, w0.reference_end) == (datetime(2026, 11, 23), datetime(2026, 11, 30))
+    # a daily window, or a reference that is not whole days, slides as before
+    daily = make_profile(windows={"current": "1d", "reference": {"previous": "7d"}})
+    wd = windows_for(daily, datetime(2026, 12, 1, 6))
+    assert (wd.reference_start, wd.reference_end) == (datetime(2026, 11, 23, 6), datetime(2026, 11, 30, 6))
+    short = make_profile(windows={"current": "1h", "reference": {"previous": "6h"}})
+    ws = windows_for(short, datetime(2026, 12, 1, 9))
+    assert (ws.reference_start, ws.reference_end) == (datetime(2026, 12, 1, 2), datetime(2026, 12, 1, 8))
