@@ -105,6 +105,10 @@ def compute(
     if html_path is not None:
         html_path.parent.mkdir(parents=True, exist_ok=True)
         snapshot.save_html(str(html_path))
+        # Evidently does not escape "</" in its data script: a logged value could end it and run as HTML.
+        from llmvigil.dashboard.evidently import protect_drift_page
+
+        protect_drift_page(html_path)
     return _summarise(snapshot.dict(), rows)
 
 

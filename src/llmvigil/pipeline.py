@@ -201,7 +201,7 @@ def step_findings(ctx: RunContext, kpi_rows: list[kpis.SegmentKpis], drift_resul
 
 def report_links(ctx: RunContext) -> dict[str, str]:
     base = ctx.profile.reports.base_url
-    names = {"drift": "drift.html", "checks": "checks.html", "summary": "summary.json"}
+    names = {"overview": "index.html", "drift": "drift.html", "checks": "checks.html", "summary": "summary.json"}
     if base:
         return {k: f"{base.rstrip('/')}/{ctx.profile.name}/{ctx.run_id}/{v}" for k, v in names.items()}
     return {k: (ctx.run_dir / v).resolve().as_uri() for k, v in names.items()}

@@ -5,7 +5,11 @@ batches that DuckDB scans directly, with no Python object per value. Measured he
 LiteLLM-shaped rows (PostgreSQL 15 on loopback, into a DuckDB table): ADBC 3.2-5.4 s; psycopg 3
 `COPY ... TO STDOUT (FORMAT CSV)` into a temp file read by DuckDB 9.1 s; psycopg 3 binary COPY through
 Python rows 36 s. DuckDB's own postgres extension is no option: DuckDB 2.0 downloads it at INSTALL time,
-which fails offline. `benchmarks/bench_sources.py` measures the full pull against DuckDB's `read_ndjson`.
+which fails offline. `benchmarks/bench_sources.py`, 1M rows (2 shared cores, load 5-10): ADBC fetch into
+DuckDB 21-46 s, i.e. 0.7-1.5x DuckDB's own `read_ndjson` of the same rows as NDJSON (32-33 s); the full
+pull (canonical rows, features, watermark) 231 s, then 161 s once the LiteLLM preset stopped copying
+`messages`/`response` into metadata: 0.4x, then 0.99x the file source's pull of the same interactions
+(the load moved between runs; compare within one run).
 
 A pull:
 - reads the watermark (last stored timestamp and id, table `source_watermarks`) and runs one query,

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
+import pytest
+
 from llmvigil import sources
 from llmvigil.store import CANONICAL_COLUMNS, open_store
 from tests.conftest import write_jsonl
@@ -145,6 +147,7 @@ def _rows(con):
     return con.execute(f"SELECT {', '.join(COLUMNS)} FROM interactions ORDER BY id").fetchall()
 
 
+@pytest.mark.slow
 def test_current_and_older_conventions_ingest_to_the_same_canonical_rows(make_profile, tmp_path):
     cur, old = [current_span(c) for c in CALLS], [older_span(c) for c in CALLS]
     write_jsonl(tmp_path / "current" / "traces.jsonl", [export(cur[:3] + other_spans()), export(cur[3:])])

@@ -102,6 +102,7 @@ def _count(con, sql="SELECT count(*), count(DISTINCT id) FROM interactions"):
     return con.execute(sql).fetchall()[0]
 
 
+@pytest.mark.slow
 def test_litellm_two_pulls_with_new_and_late_rows(pg, pg_profile):
     pg.run(LITELLM_DDL)
     pg.litellm_rows("req-", 1, 100)
