@@ -9,7 +9,7 @@ export GX_ANALYTICS_ENABLED := False
 
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test bench up down clean
 
 .tools/bin/uv:
 	$(PYTHON) -m venv .tools
@@ -29,6 +29,12 @@ test: setup
 
 bench: setup
 	.venv/bin/python benchmarks/bench_cycle.py
+
+up: setup
+	.venv/bin/llmvigil up
+
+down:
+	.venv/bin/llmvigil down
 
 clean:
 	rm -rf .venv .tools .llmvigil reports data/demo

@@ -165,11 +165,10 @@ def cold_run(profile: Path, at: str) -> dict:
 
 
 def steps_of(summary: dict) -> dict:
-    t = dict(summary.get("timings", {}))
-    steps = {k: round(v, 3) for k, v in t.items()}
-    if "features" in t and "ingest" in t:
-        steps["pull"] = round(t["ingest"] - t["features"], 3)
-    return steps
+    """Seconds per step of the run summary's `timings`: ingest (= ingest_stage: read and canonicalise
+    the source + ingest_insert: dedupe, features, write), kpis, drift, checks, findings, alert, total
+    (all before reports), reports; imports_wait: Evidently/GX imports not overlapped with the steps."""
+    return {k: round(v, 3) for k, v in summary.get("timings", {}).items()}
 
 
 def bench_cycle(args, cache: Path, work: Path, floor: float, ndjson: dict) -> dict:
@@ -186,7 +185,8 @@ def bench_cycle(args, cache: Path, work: Path, floor: float, ndjson: dict) -> di
         r = cold_run(prof, (DAY0 + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%S"))
         s = r["summary"]
         steps = steps_of(s)
-        pull = steps.get("pull", steps.get("ingest"))
+        stage = steps.get("ingest_stage")  # read + canonicalise (what read_ndjson does), before features
+        total = steps.get("ingest")  # stage + dedupe + features + write
         run = {
             "wall_s": r["wall_s"],
             "cpu_s": r["cpu_s"],
@@ -197,8 +197,12 @@ def bench_cycle(args, cache: Path, work: Path, floor: float, ndjson: dict) -> di
                      "current": s["kpis"]["current"].get("volume"), "reference": s["kpis"]["reference"].get("volume")},
             "drift_rows": s["drift"].get("rows"),
             "share_drifted": s["drift"].get("share_drifted"),
-            "ingest_rows_per_s": round(s["ingest"]["new_rows"] / pull) if pull else None,
-            "ingest_vs_read_ndjson": round(s["ingest"]["new_rows"] / pull / ndjson["rows_per_s"], 3) if pull else None,
+            "ingest_stage_rows_per_s": round(s["ingest"]["new_rows"] / stage) if stage else None,
+            "ingest_stage_vs_read_ndjson": round(s["ingest"]["new_rows"] / stage / ndjson["rows_per_s"], 3)
+            if stage else None,
+            "ingest_total_rows_per_s": round(s["ingest"]["new_rows"] / total) if total else None,
+            "ingest_total_vs_read_ndjson": round(s["ingest"]["new_rows"] / total / ndjson["rows_per_s"], 3)
+            if total else None,
             "store_mb": round((d / "store.duckdb").stat().st_size / 2**20, 1),
             "loadavg_before": la0,
             "loadavg_after": loadavg(),
@@ -506,9 +510,10 @@ def main() -> None:
     out: dict = {"benchmark": "llmvigil cycle (issue 8)", "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                  "machine": {"cpus": os.cpu_count(), "loadavg_start": loadavg()}, "args": {
                      k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}}
-    floors = [ref_import_floor()["seconds"] for _ in range(args.repeat)]
+    floor_runs = [ref_import_floor() for _ in range(args.repeat)]
+    floors = [r["seconds"] for r in floor_runs]
     floor = min(floors)
-    out["references"] = {"import_floor_s": floors}
+    out["references"] = {"import_floor_s": floors, "import_floor_cpu_s": [r["cpu_s"] for r in floor_runs]}
     log(f"import floor: {floors}")
     ndjson = None
     if parts & {"references", "cycle", "features", "sampling"}:
@@ -553,7 +558,8 @@ def targets(out: dict, floor: float) -> dict:
         t["cycle_beyond_floor_s<=60"] = [r["beyond_import_floor_s"] for r in runs]
         t["cycle_peak_rss_mb<=2560"] = [r["peak_rss_mb"] for r in runs]
         t["cycle_cpu_s"] = [r["cpu_s"] for r in runs]
-        t["ingest_vs_read_ndjson>=0.5"] = [r["ingest_vs_read_ndjson"] for r in runs]
+        t["ingest_stage_vs_read_ndjson>=0.5"] = [r["ingest_stage_vs_read_ndjson"] for r in runs]
+        t["ingest_total_incl_features_vs_read_ndjson"] = [r["ingest_total_vs_read_ndjson"] for r in runs]
     if "incremental" in out:
         runs = out["incremental"]["runs"]
         t["incremental_ratio<=3 (first of the day, then steady)"] = [r["ratio"] for r in runs]

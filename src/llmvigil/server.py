@@ -435,8 +435,9 @@ def down(root: Path, *, state_dir: Path | None = None, timeout: float = 30, say:
         while any(is_alive(pid) for pid in pids) and time.monotonic() < deadline:
             time.sleep(0.2)
         for pid in pids:
-            if is_alive(pid) or _group_alive(pid):
+            if is_alive(pid):
                 say(f"  pid {pid} did not stop within {timeout:.0f}s: killing it")
+            if is_alive(pid) or _group_alive(pid):  # also what is left of its process group
                 _signal_group(pid, signal.SIGKILL)
                 _signal(pid, signal.SIGKILL)
     deadline = time.monotonic() + 10
