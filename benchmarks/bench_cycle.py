@@ -449,7 +449,8 @@ def bench_incremental(args, cache: Path, work: Path) -> dict:
 # --------------------------------------------------------------------------------------------------
 
 def bench_cli(args, cache: Path, work: Path, floor: float) -> dict:
-    helps = [run_child([str(VENV_BIN / "llmvigil"), "--help"])["wall_s"] for _ in range(max(3, args.repeat))]
+    helps = [run_child([str(VENV_BIN / "llmvigil"), "--help"]) for _ in range(max(3, args.repeat))]
+    helps = [{"wall_s": h["wall_s"], "cpu_s": h["cpu_s"]} for h in helps]
     demo_dir = cache / "demo-14d"
     if not (demo_dir / "interactions-2026-11-30.jsonl").exists():
         from llmvigil.demo import generate
@@ -471,12 +472,17 @@ def bench_cli(args, cache: Path, work: Path, floor: float) -> dict:
         prof = d / "demo.yaml"
         prof.write_text(yaml.safe_dump(data, sort_keys=False))
         la0 = loadavg()
+        # the floor is measured right before each run: the load of this shared machine moves a lot
+        floor = ref_import_floor()
         r = cold_run(prof, "2026-12-01")
         again = cold_run(prof, "2026-12-01")  # the same run on a store that already holds the logs
-        runs.append({"fresh_store": {"wall_s": r["wall_s"], "beyond_import_floor_s": round(r["wall_s"] - floor, 3),
+        runs.append({"import_floor": floor,
+                     "fresh_store": {"wall_s": r["wall_s"], "cpu_s": r["cpu_s"],
+                                     "beyond_import_floor_s": round(r["wall_s"] - floor["seconds"], 3),
+                                     "beyond_import_floor_cpu_s": round(r["cpu_s"] - floor["cpu_s"], 3),
                                      "peak_rss_mb": r["peak_rss_mb"], "steps_s": steps_of(r["summary"])},
-                     "filled_store": {"wall_s": again["wall_s"],
-                                      "beyond_import_floor_s": round(again["wall_s"] - floor, 3),
+                     "filled_store": {"wall_s": again["wall_s"], "cpu_s": again["cpu_s"],
+                                      "beyond_import_floor_s": round(again["wall_s"] - floor["seconds"], 3),
                                       "steps_s": steps_of(again["summary"])},
                      "firing": sorted({f["rule"] for f in r["summary"]["findings"] if f["status"] == "firing"}),
                      "loadavg_before": la0, "loadavg_after": loadavg()})
@@ -565,7 +571,7 @@ def targets(out: dict, floor: float) -> dict:
         t["incremental_ratio<=3 (first of the day, then steady)"] = [r["ratio"] for r in runs]
         t["incremental_cpu_ratio (first of the day, then steady)"] = [r["cpu_ratio"] for r in runs]
     if "cli" in out:
-        t["help_s<1"] = out["cli"]["help_s"]
+        t["help_s<1"] = [h["wall_s"] for h in out["cli"]["help_s"]]
         t["demo_last_day_beyond_floor_s<=5"] = [r["fresh_store"]["beyond_import_floor_s"]
                                                 for r in out["cli"]["demo_last_day"]]
     return t

@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if same else 1
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text, encoding="utf-8")
-    print(f"wrote {args.out} ({len(model['full']['weights'])} weights per model, "
+    print(f"wrote {args.out} ({len(model['refusal']['weights'])} weights per class, "
           f"{model['trained_on']['rows']} + {model['trained_on']['seed_rows']} rows)")
     return 0
 

@@ -257,8 +257,15 @@ def compute(
     segs = [ident(s) for s in segments if s in SEGMENT_COLUMNS]
     out = []
     for name, window in (("current", current), ("reference", reference)):
-        for seg, values in _window(con, window, segs, retries, cache=cache):
-            out.append(SegmentKpis(window=name, segment=seg, values=values))
+        if name == "reference" and cache:
+            # the reference is computed (and cached) once for every segment column: the reports ask
+            # for other segments than the profile's, and each pass over a 7-day window costs a sort of
+            # millions of rows
+            rows = [(seg, values) for seg, values in _window(con, window, list(SEGMENT_COLUMNS), retries, cache=True)
+                    if seg is None or seg.split("=", 1)[0] in segs]
+        else:
+            rows = _window(con, window, segs, retries, cache=cache)
+        out.extend(SegmentKpis(window=name, segment=seg, values=values) for seg, values in rows)
     return out
 
 

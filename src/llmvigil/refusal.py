@@ -13,15 +13,15 @@ How a response is judged
 1. Provider signals are exact: a non-empty ``provider_refusal`` (OpenAI ``message.refusal``, Anthropic
    ``stop_reason=refusal``) or ``finish_reason`` in (content_filter, refusal) -> ('refusal', 1.0).
 2. A NULL or blank response with no signal -> (NULL, NULL): there is nothing to judge.
-3. Otherwise the first ``HEAD_CHARS`` characters are scanned ONCE by a single RE2 alternation of cue
-   phrases (``CUES``). English, Spanish and Portuguese phrasings of one idea share a *family*, so the
-   weights learnt on English data carry over to es/pt. Each match becomes the binary feature
-   ``family@bucket``: ``start`` (the first cue, within the first few characters), ``open`` (within the
+3. Otherwise the first ``HEAD_CHARS`` characters are scanned by one RE2 alternation of cue phrases
+   (``CUES``; one call for the opening, one for the rest). English, Spanish and Portuguese phrasings of one
+   idea share a *family*, so weights learnt on English data carry over to es/pt. Each match counts for the
+   feature ``family@bucket``: ``start`` (the first cue, when it opens the text), ``open`` (within the
    first ``OPEN_CHARS``) or ``head`` (later). A few cheap layout features (length, list markers) complete it.
-4. Two logistic regressions over that vector (``refusal_data/model.json``, refitted reproducibly by
-   ``scripts/train_refusal.py``): ``any`` (refusal or partial vs compliance) and ``full`` (refusal vs the
-   rest). label = 'refusal' if p_full >= 0.5, else 'partial' if p_any >= 0.5, else 'compliance';
-   refusal_score = max(p_full, p_any), so the label is not 'compliance' exactly when the score is >= 0.5.
+4. A multinomial logistic regression over that vector (``refusal_data/model.json``, refitted reproducibly
+   by ``scripts/train_refusal.py``) gives a score to 'refusal' and to 'partial' ('compliance' scores 0).
+   refusal_score = 1 - p(compliance); the label is 'compliance' when the score is below 0.5, else the
+   larger of 'refusal' and 'partial'.
 
 All of it is plain DuckDB SQL (no Python UDF). The trainer reads the feature vector from the SQL macro
 ``llmvigil_refusal_features`` itself, so training and scoring cannot drift apart.
@@ -101,7 +101,7 @@ CUES: dict[str, list[str]] = {
         "no estoy en condiciones de", "no estoy autorizad{o|a}", "no tengo permitido", "no se me permite",
         "n{ã|a}o {te |lhe |}{posso|podemos|consigo|vou|poderei}", "n{ã|a}o sou capaz de",
         "n{ã|a}o estou autorizad{o|a}", "n{ã|a}o tenho como", "n{ã|a}o me {é|e} permitido",
-        "{i don't|i do not|we don't|we do not} have permission", "no tengo permiso", "n{ã|a}o tenho permiss{ã|a}o",
+        "no tengo permiso", "n{ã|a}o tenho permiss{ã|a}o",
         # explicit refusals
         "{i must|i have to|i will have to|i'll have to|i need to} {decline|refuse|respectfully decline}",
         "i {refuse|decline}", "{i'm|i am} not comfortable", "i'd rather not", "{is |are |}not something i can",
@@ -203,6 +203,7 @@ CUES: dict[str, list[str]] = {
     "no_access": [
         "{i|we} {don't|do not|can't|cannot} {have|access|see|look up|retrieve|browse}",
         "{i'm|i am} not able to access", "{is |are |}not publicly available", "{i|we} {don't|do not} {know|have information}",
+        "{i|we} {don't|do not} have permission",
         "no tengo {acceso|forma de|manera de|información|la capacidad|datos}", "no {dispongo|disponemos} de",
         "no {tenemos|tiene} acceso", "no es {información|un dato} pública", "no {sé|conozco|lo sé}",
         "não tenho {acesso|como|informações|informação|a capacidade|dados}", "não {disponho|dispomos} de",
@@ -345,7 +346,6 @@ DENSE: list[tuple[str, str]] = [
 # What may precede a cue (the scanned head starts with a space). A short explicit class on purpose:
 # with a Unicode class such as [^\pL] RE2's DFA is ~3x slower here.
 BOUNDARY = "[ \\n\\t\\r\"'’(\\[¿¡,.;:!?*/_“«-]"
-MARK = "\\x1f"     # inserted after the opening: matches before it are in the 'open' bucket
 
 
 def feature_names() -> list[str]:
@@ -387,11 +387,11 @@ def _template_regex(template: str) -> str:
 
 @lru_cache(maxsize=1)
 def cue_pattern() -> str:
-    """The scan: one RE2 alternation over lower-cased text. A boundary character, then each family's
+    """The scan: one RE2 alternation (matched case-insensitively). A boundary character, then each family's
     templates as a compact regex in SCAN_ORDER (RE2 takes the first alternative that matches at the
-    leftmost position); or the opening mark."""
+    leftmost position)."""
     parts = [_template_regex(t.lower()) for fam in SCAN_ORDER for t in CUES[fam]]
-    return BOUNDARY + "(?:" + "|".join(parts) + ")|" + MARK
+    return BOUNDARY + "(?:" + "|".join(parts) + ")"
 
 
 @lru_cache(maxsize=4)
@@ -451,34 +451,39 @@ def _list_sql(values: Sequence[float], typ: str) -> str:
     return "('[" + ",".join(repr(v) for v in values) + f"]'::{typ}[])"
 
 
-def _head_sql(r: str) -> str:
-    return (f"lower(' ' || substr({r}, 1, {OPEN_CHARS}) || ' ' || chr(31) || ' ' "
-            f"|| substr({r}, {OPEN_CHARS + 1}, {HEAD_CHARS - OPEN_CHARS}))")
+def _regions_sql(r: str) -> tuple[str, str]:
+    """The two scanned regions of response r: ' ' + the first OPEN_CHARS characters, and the next
+    HEAD_CHARS - OPEN_CHARS characters (no boundary is added there: a cue straddling the cut is lost)."""
+    return f"(' ' || substr({r}, 1, {OPEN_CHARS}))", f"substr({r}, {OPEN_CHARS + 1}, {HEAD_CHARS - OPEN_CHARS})"
 
 
 def _ids_sql(r: str, table: tuple[int, int, list[int], list[int]]) -> str:
     """SQL: the 1-based feature id (family index * 3 + bucket + 1) of every cue match in response r; an id
     occurs once per match, so the model reads counts.
 
-    Performance rules measured on DuckDB 2.0 (1M rows, 2 cores): (1) no CASE around the heavy parts, and
-    repeat them verbatim: common sub-expression elimination then scans once per row (it does not look
-    inside CASE or lambdas); (2) a lambda may use its element and constants only: anything else in its
-    body is recomputed for every element; (3) constants used inside a lambda must be small."""
+    Performance rules measured on DuckDB 2.0: (1) no CASE around the heavy parts, and repeat them verbatim:
+    common sub-expression elimination then scans once per row (it does not look inside CASE or lambdas);
+    (2) a lambda may use its element and constants only: anything else in its body is recomputed for
+    every element; (3) constants used inside a lambda must be small; (4) RE2's case-insensitive flag is
+    cheaper than lower() on the text."""
     B, S, D, C = table
     nb = len(BUCKETS)
-    h = _head_sql(r)
-    m = f"regexp_extract_all({h}, {_sql_str(cue_pattern())})"
-    fam = (f"{_list_sql(C, 'UTINYINT')}[((hash(x[2:]) // {B} + {_list_sql(D, 'USMALLINT')}"
-           f"[(hash(x[2:]) % {B} + 1)::INTEGER]) % {S} + 1)::INTEGER]")
-    fams = f"list_transform({m}, lambda x: CASE WHEN x = chr(31) THEN 0 ELSE {fam} END::INTEGER)"
-    mark = f"list_position({m}, chr(31))"
-    start = f"coalesce(strpos({h}, {m}[1]) <= {START_CHARS} AND {m}[1] <> chr(31), false)::INTEGER"
+    head, rest = _regions_sql(r)
+    pat = _sql_str(cue_pattern())
+    m_open = f"regexp_extract_all({head}, {pat}, 0, 'i')"
+    m_rest = f"regexp_extract_all({rest}, {pat}, 0, 'i')"
+    # family of a match: hash the lower-cased cue (without its boundary character), then the perfect hash
+    fam = (f"{_list_sql(C, 'UTINYINT')}[((h // {B} + {_list_sql(D, 'USMALLINT')}[(h % {B} + 1)::INTEGER]) "
+           f"% {S} + 1)::INTEGER]::INTEGER")
+    start = f"coalesce(strpos({head}, {m_open}[1]) <= {START_CHARS}, false)::INTEGER"   # a cue opens the text
 
-    def part(lo: str, hi: str, bucket: int) -> str:   # 1-based id = family index * nb + bucket + 1
-        return f"list_transform(list_slice({fams}, {lo}, {hi}), lambda f: f * {nb} + {bucket - nb + 1})"
+    def part(matches: str, bucket: int) -> str:   # 1-based id = family index * nb + bucket + 1
+        hashes = f"list_transform({matches}, lambda x: hash(lower(x[2:])))"
+        return f"list_transform({hashes}, lambda h: {fam} * {nb} + {bucket - nb + 1})"
 
-    parts = [part("1", start, 0), part(f"1 + {start}", f"{mark} - 1", 1), part(f"{mark} + 1", f"len({m})", 2)]
-    return f"list_filter(list_concat({', '.join(parts)}), lambda i: i > 0)"
+    parts = [part(f"list_slice({m_open}, 1, {start})", 0), part(f"list_slice({m_open}, 1 + {start}, len({m_open}))", 1),
+             part(m_rest, 2)]
+    return f"list_concat({', '.join(parts)})"
 
 
 def _linear_sql(m: dict[str, Any], ids: str, dense: list[str]) -> str:
@@ -510,19 +515,20 @@ def register(con, model: dict[str, Any] | None = None) -> None:
     dense = [expr.format(r="r") for _, expr in DENSE]
     con.execute(f"CREATE OR REPLACE TEMP MACRO llmvigil_refusal_features(r) AS "
                 f"{{'ids': {ids}, 'dense': [{', '.join(dense)}]::DOUBLE[]}}")
-    p_full = f"(1 / (1 + exp(-{_linear_sql(model['full'], ids, dense)})))"
-    p_any = f"(1 / (1 + exp(-{_linear_sql(model['any'], ids, dense)})))"
-    t_full, t_any = float(model["threshold_full"]), float(model["threshold_any"])
+    z_ref = _linear_sql(model["refusal"], ids, dense)
+    z_par = _linear_sql(model["partial"], ids, dense)
+    score = f"(1 - 1 / (1 + exp({z_ref}) + exp({z_par})))"
     sig = provider_signal_sql("fr", "pr")
     # NULL for no text and no signal; CASE only around cheap terms (see _ids_sql)
     none = f"(CASE WHEN {sig} THEN 0 WHEN r IS NULL OR regexp_matches(r, '^\\s*$') THEN NULL ELSE 0 END)"
+    # 1 compliance, 2 partial, 3 refusal: not compliance when score >= 0.5, then the larger class score
+    text_idx = f"(1 + ({score} >= 0.5)::INTEGER * (1 + ({z_ref} >= {z_par})::INTEGER))"
     con.execute(
         "CREATE OR REPLACE TEMP MACRO llmvigil_refusal_label(r, fr, pr) AS "
-        f"(['compliance', 'partial', 'refusal'])[greatest(({p_any} >= {t_any})::INTEGER, "
-        f"2 * ({p_full} >= {t_full})::INTEGER, 2 * {sig}::INTEGER) + 1 + {none}]")
+        f"(['compliance', 'partial', 'refusal'])[greatest({text_idx}, 3 * {sig}::INTEGER) + {none}]")
     con.execute(
         "CREATE OR REPLACE TEMP MACRO llmvigil_refusal_score(r, fr, pr) AS "
-        f"greatest({p_full}, {p_any}, {sig}::DOUBLE) + {none}")
+        f"greatest({score}, {sig}::DOUBLE) + {none}")
 
 
 def select_sql(response: str = "response", finish_reason: str = "finish_reason",
@@ -536,7 +542,7 @@ def select_sql(response: str = "response", finish_reason: str = "finish_reason",
 def load_model(path: Path | None = None) -> dict[str, Any]:
     with open(path or MODEL_PATH, encoding="utf-8") as f:
         model = json.load(f)
-    missing = set(feature_names()) - set(model["full"]["weights"])
+    missing = set(feature_names()) - set(model["refusal"]["weights"])
     if missing:
         raise ValueError(f"{path or MODEL_PATH}: model lacks features {sorted(missing)[:5]}...; "
                          "retrain with scripts/train_refusal.py")
@@ -598,7 +604,7 @@ def features(responses: Sequence[str | None], con=None) -> np.ndarray:
 
 def _zero_model() -> dict[str, Any]:
     zero = {"bias": 0.0, "weights": {}}
-    return {"full": zero, "any": zero, "threshold_full": 0.5, "threshold_any": 0.5}
+    return {"refusal": zero, "partial": zero}
 
 
 # --------------------------------------------------------------------------------------------- training
@@ -627,48 +633,59 @@ def fit_recipe(X: np.ndarray, labels: Sequence[str], seeds: bool = True) -> dict
     return fit_model(X, labels, l2=RECIPE["l2"], sample_weight=w)
 
 
-def fit_logistic(X: np.ndarray, y: np.ndarray, l2: float = 1.0, sample_weight: np.ndarray | None = None,
-                 iters: int = 100) -> tuple[float, np.ndarray]:
-    """L2-penalised logistic regression by Newton's method (bias not penalised). Deterministic."""
+def fit_softmax(X: np.ndarray, y: np.ndarray, l2: float = 1.0, sample_weight: np.ndarray | None = None,
+                iters: int = 100) -> np.ndarray:
+    """Multinomial logistic regression, class K-1 as the reference (its score is 0), L2 on every weight but
+    the biases, fitted by Newton's method: deterministic. y holds class indices 0..K-1. Returns a
+    (K-1, 1 + d) array of [bias, weights] per non-reference class."""
     n, d = X.shape
+    k = int(y.max()) + 1 if len(y) else 1
+    K = max(k, 2) - 1
     sw = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=float)
     A = np.hstack([np.ones((n, 1)), X])
-    w = np.zeros(d + 1)
+    Y = np.stack([(y == c).astype(float) for c in range(K)], axis=1)
+    W = np.zeros((K, d + 1))
     pen = np.full(d + 1, float(l2))
     pen[0] = 0.0
     for _ in range(iters):
-        p = 1 / (1 + np.exp(-np.clip(A @ w, -35, 35)))
-        g = A.T @ (sw * (p - y)) + pen * w
-        H = (A * (sw * p * (1 - p))[:, None]).T @ A + np.diag(pen) + 1e-9 * np.eye(d + 1)
-        step = np.linalg.solve(H, g)
-        w -= step
+        Z = np.clip(A @ W.T, -35, 35)
+        E = np.exp(Z)
+        P = E / (1 + E.sum(axis=1, keepdims=True))
+        G = ((P - Y) * sw[:, None]).T @ A + W * pen               # K x (d+1)
+        H = np.zeros((K * (d + 1), K * (d + 1)))
+        for a in range(K):
+            for b in range(K):
+                c = sw * P[:, a] * ((a == b) - P[:, b])
+                H[a * (d + 1):(a + 1) * (d + 1), b * (d + 1):(b + 1) * (d + 1)] = (A * c[:, None]).T @ A
+        H += np.diag(np.tile(pen, K)) + 1e-9 * np.eye(K * (d + 1))
+        step = np.linalg.solve(H, G.ravel()).reshape(K, d + 1)
+        W -= step
         if np.max(np.abs(step)) < 1e-9:
             break
-    return float(w[0]), w[1:]
+    return W
 
 
 def fit_model(X: np.ndarray, labels: Sequence[str], l2: float = 1.0,
               sample_weight: np.ndarray | None = None) -> dict[str, Any]:
-    """Both logistic models: 'full' (refusal vs rest) and 'any' (refusal or partial vs compliance)."""
-    lab = np.asarray(labels)
+    """The model: a score for 'refusal' and one for 'partial', 'compliance' being the reference (score 0)."""
+    idx = {"refusal": 0, "partial": 1, "compliance": 2}
+    W = fit_softmax(X, np.array([idx[x] for x in labels]), l2=l2, sample_weight=sample_weight)
     names = feature_names()
-    out: dict[str, Any] = {"threshold_full": 0.5, "threshold_any": 0.5}
-    for key, y in (("full", lab == "refusal"), ("any", lab != "compliance")):
-        b, w = fit_logistic(X, y.astype(float), l2=l2, sample_weight=sample_weight)
-        out[key] = {"bias": round(b, 6), "weights": {n: round(float(v), 6) for n, v in zip(names, w)}}
-    return out
+    return {cls: {"bias": round(float(W[i, 0]), 6),
+                  "weights": {n: round(float(v), 6) for n, v in zip(names, W[i, 1:])}}
+            for cls, i in (("refusal", 0), ("partial", 1))}
 
 
 def predict(X: np.ndarray, model: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     """The SQL decision rule in numpy, for texts (no provider signal): used inside cross-validation."""
     names = feature_names()
-    p = {}
-    for key in ("full", "any"):
-        w = np.array([model[key]["weights"].get(n, 0.0) for n in names])
-        p[key] = 1 / (1 + np.exp(-(model[key]["bias"] + X @ w)))
-    labels = np.where(p["full"] >= model["threshold_full"], "refusal",
-                      np.where(p["any"] >= model["threshold_any"], "partial", "compliance"))
-    return labels, np.maximum(p["full"], p["any"])
+    z = {}
+    for cls in ("refusal", "partial"):
+        w = np.array([model[cls]["weights"].get(n, 0.0) for n in names])
+        z[cls] = model[cls]["bias"] + X @ w
+    score = 1 - 1 / (1 + np.exp(z["refusal"]) + np.exp(z["partial"]))
+    labels = np.where(score < 0.5, "compliance", np.where(z["refusal"] >= z["partial"], "refusal", "partial"))
+    return labels, score
 
 
 def explain(text: str) -> list[str]:
@@ -676,10 +693,12 @@ def explain(text: str) -> list[str]:
     con = _connect()
     try:
         register(con, _zero_model())
-        m, ids = con.execute(f"SELECT regexp_extract_all({_head_sql('r')}, {_sql_str(cue_pattern())}), "
-                             f"(llmvigil_refusal_features(r)).ids FROM (SELECT ?::VARCHAR AS r)", [text]
-                             ).fetchall()[0]
+        head, rest = _regions_sql("r")
+        pat = _sql_str(cue_pattern())
+        m1, m2, ids = con.execute(f"SELECT regexp_extract_all({head}, {pat}, 0, 'i'), "
+                                  f"regexp_extract_all({rest}, {pat}, 0, 'i'), (llmvigil_refusal_features(r)).ids "
+                                  "FROM (SELECT ?::VARCHAR AS r)", [text]).fetchall()[0]
     finally:
         con.close()
     names = feature_names()
-    return [repr(x) for x in m] + ["->"] + [names[i - 1] for i in ids]
+    return [repr(x) for x in m1] + ["|"] + [repr(x) for x in m2] + ["->"] + [names[i - 1] for i in ids]
