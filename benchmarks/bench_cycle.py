@@ -1,8 +1,13 @@
 """Benchmark of one monitoring cycle (issue 8). One command, one JSON object on stdout.
 
-    .venv/bin/python benchmarks/bench_cycle.py                 # everything, N = 1,000,000
-    .venv/bin/python benchmarks/bench_cycle.py --rows 100000 --only cycle,references
+    .venv/bin/python benchmarks/bench_cycle.py                 # everything, N = 1,000,000 (about 1 hour)
+    .venv/bin/python benchmarks/bench_cycle.py --rows 100000 --only references,cycle
     .venv/bin/python benchmarks/bench_cycle.py --only incremental --history-rows 10000000
+    .venv/bin/python benchmarks/bench_cycle.py --only cli
+
+Parts: references, cycle, features, sampling, incremental, cli (and history: only build the store).
+Every process's wall time AND CPU time (user + sys, from os.wait4) are reported: on a shared machine
+the CPU seconds and the ratios measured side by side are the figures that mean something.
 
 What it measures (every figure is measured `--repeat` times, default 2, in the same run):
 
@@ -17,7 +22,10 @@ What it measures (every figure is measured `--repeat` times, default 2, in the s
   holding `--history-rows` (10 days of traffic), against the same cycle on an empty store (hourly
   profile: current 1h, reference the previous 7 days). Both run in a process whose heavy imports are
   already done, so the ratio compares the work of the cycle, not import time.
-* cli: `llmvigil --help`, and a cold `llmvigil run` on the demo's last day (14 demo days, a new store).
+* features: CPU per row of each detector (language, refusal, PII) and of the other features, on the
+  cycle's store. sampling: drift and checks on the full windows of the cycle against 50k/10k/2k samples.
+* cli: `llmvigil --help`, and a cold `llmvigil run` on the demo's last day (14 demo days) on a new
+  store and again on the filled store, each against an import floor measured right before it.
 
 Generated data and the history store are cached in benchmarks/.cache/ (ignored by git); a 10M-row
 store takes a few minutes to build the first time and about 6 GB of disk.

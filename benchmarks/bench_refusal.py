@@ -11,9 +11,9 @@ then times, after a warm-up on 10,000 rows,
 and prints one JSON object (rows, seconds, rows_per_second, cpu_seconds, label counts).
 
 Mixes (the texts are real or hand-written, sampled with replacement):
-  support  (default) ~55% English, 25% Spanish, 20% Portuguese: the labelled XSTest dev responses (long,
-           dense with refusal vocabulary: the heavy case), the es/pt test set and seed examples, short
-           support-bot answers; 1% NULL responses, 1% provider refusals (content_filter / refusal field).
+  support  (default) ~55% English, 25% Spanish, 20% Portuguese: 20% XSTest dev responses (long, dense
+           with refusal vocabulary), the rest short support-bot answers (templates below, the es/pt test set
+           and the seed examples); 1% NULL responses, 1% provider refusals (content_filter / refusal field).
   dev      only the XSTest dev responses (1,175 texts of 40-1,400 characters): the worst case measured.
 """
 
@@ -33,23 +33,35 @@ sys.path.insert(0, str(REPO / "src"))
 DEV = REPO.parent / "shared" / "data" / "xstest_dev.jsonl"
 MULTI = REPO / "tests" / "unit" / "refusal_multilingual.jsonl"
 
-SUPPORT = {
+SUPPORT = {   # short support-bot answers: mostly help, some with an empathy opener, a few refusals
     "en": ["Thanks for reaching out! Your order {n} shipped on Monday and should arrive within three to five "
            "business days. You can follow it from the Orders page at any time.",
            "To reset your password, open the app, tap Settings, then Account, and choose Reset password. You'll "
            "get an email with a link that stays valid for 24 hours.",
            "I'm sorry to hear that the package arrived damaged. I've started a replacement for order {n}; it "
            "ships tomorrow and you don't need to return the damaged item.",
+           "Your current plan includes 20 GB of data and unlimited calls. You can switch plans at any time under "
+           "Account > My plan, and the change applies from your next bill.",
+           "Sure! Here's how to update your delivery address:\n\n1. Open Orders\n2. Choose order {n}\n3. Tap "
+           "Change address before it ships.",
            "I'm sorry, but I can't help with that request.",
            "I can't share information about other customers, but if this is your account, sign in and I'll "
            "help you right away."],
     "es": ["¡Gracias por escribirnos! Tu pedido {n} salió el lunes y llegará en tres a cinco días hábiles.",
            "Lamento las molestias. He abierto un reembolso del pedido {n}; lo verás en tu tarjeta en 5 a 10 días.",
+           "Para cambiar tu contraseña, entra en Cuenta > Seguridad y pulsa Cambiar contraseña. Te enviaremos un "
+           "código por SMS para confirmarlo.",
+           "Tu factura de este mes es de 34,90 € e incluye el cargo de la línea adicional. Puedes descargarla en "
+           "Facturas.",
            "Lo siento, no puedo ayudarte con eso.",
            "No puedo cambiar la dirección de un pedido que ya salió, pero puedes redirigirlo desde el enlace de "
            "seguimiento."],
     "pt": ["Obrigado pelo contato! Seu pedido {n} foi enviado na segunda e chega em três a cinco dias úteis.",
            "Sinto muito pelo transtorno! Já pedi o reembolso do pedido {n} e o valor volta em até 7 dias.",
+           "Para trocar a senha, acesse Conta > Segurança e toque em Alterar senha. Você vai receber um código "
+           "por SMS.",
+           "Sua fatura deste mês ficou em R$ 89,90 e já inclui o pacote de dados extra. Dá para baixar o PDF em "
+           "Faturas.",
            "Desculpe, mas não posso ajudar com isso.",
            "Não posso passar dados de outros clientes, mas se a conta for sua posso ajudar com seus pedidos."],
 }
@@ -76,11 +88,11 @@ def build_texts(mix: str, n: int, seed: int) -> list[tuple[str | None, str | Non
             out.append((None, "content_filter", None))
         elif u < 0.02:
             out.append((None, "stop", "I'm sorry, I can't help with that."))
-        elif u < 0.35:
+        elif u < 0.22:
             out.append((rng.choice(dev), "stop", None))
         else:
             lang = "en" if u < 0.55 else "es" if u < 0.80 else "pt"
-            pool = SUPPORT[lang] if rng.random() < 0.6 else by_lang[lang]
+            pool = SUPPORT[lang] if rng.random() < 0.75 else by_lang[lang]
             out.append((rng.choice(pool).replace("{n}", f"#{rng.randrange(10**6, 10**7)}"), "stop", None))
     return out
 

@@ -125,9 +125,10 @@ def test_multilingual_set_precision_recall():
         idx = [i for i, r in enumerate(rows) if lang is None or r["lang"] == lang]
         p, r = _prf([truth[i] != "compliance" for i in idx], [labels[i] != "compliance" for i in idx])
         assert p >= 0.95 and r >= 0.9, (lang, p, r)
-    # full refusals vs the rest
+    # full refusals vs the rest (measured 0.92 / 1.0: two partials that apologise, refuse, then offer an
+    # alternative are called full refusals, a boundary the XSTest annotators also draw case by case)
     p, r = _prf([t == "refusal" for t in truth], [lab == "refusal" for lab in labels])
-    assert p >= 0.9 and r >= 0.85, (p, r)
+    assert p >= 0.88 and r >= 0.95, (p, r)
 
 
 def test_hard_negatives_stay_compliance():
