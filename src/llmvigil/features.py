@@ -60,8 +60,7 @@ def _feature_sql(rows: str = "new_rows") -> str:
                                      ' '), lambda w: w <> ''))::INTEGER AS response_words,
         (s.response IS NULL OR trim(s.response) = '') AS empty_response,
         (s.status <> 'ok') AS is_error,
-        (coalesce(s.provider_refusal, '') NOT IN ('', 'false', '0')
-          OR coalesce(s.finish_reason IN ('content_filter', 'refusal'), false)) AS provider_refused,
+        {refusal.provider_signal_sql("s.finish_reason", "s.provider_refusal")} AS provider_refused,
         {refusal.select_sql("s.response", "s.finish_reason", "s.provider_refusal")},
         {language.select_sql("s.prompt", "s.response")},
         {pii.select_sql("s.response")},

@@ -390,7 +390,12 @@ def _template_regex(template: str) -> str:
 def cue_pattern() -> str:
     """The scan: one RE2 alternation (matched case-insensitively). A boundary character, then each family's
     templates as a compact regex in SCAN_ORDER (RE2 takes the first alternative that matches at the
-    leftmost position)."""
+    leftmost position).
+
+    Size matters: RE2 builds its DFA lazily within a memory budget DuckDB does not let us raise. Written as
+    compact templates the pattern fits (~13k characters); enumerating the phrases instead (~2.5k literals),
+    or adding a few hundred more, overflows the budget and the scan gets 20-50x slower. Re-run
+    benchmarks/bench_refusal.py after growing the lexicon."""
     parts = [_template_regex(t.lower()) for fam in SCAN_ORDER for t in CUES[fam]]
     return BOUNDARY + "(?:" + "|".join(parts) + ")"
 

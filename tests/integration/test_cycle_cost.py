@@ -41,8 +41,10 @@ def _stage_both(con, path):
     return fast, slow
 
 
-def test_fast_jsonl_path_gives_the_same_rows_as_the_line_exact_path(tmp_path):
-    path = write_jsonl(tmp_path / "a.jsonl", [*TRICKY[:2], "  " + json.dumps(TRICKY[2]) + "  \r", TRICKY[3], "", "   "])
+@pytest.mark.parametrize("without_id", [True, False], ids=["a row without id", "every row with an id"])
+def test_fast_jsonl_path_gives_the_same_rows_as_the_line_exact_path(tmp_path, without_id):
+    third = TRICKY[2] if without_id else {**TRICKY[2], "request_id": "a3"}
+    path = write_jsonl(tmp_path / "a.jsonl", [*TRICKY[:2], "  " + json.dumps(third) + "  \r", TRICKY[3], "", "   "])
     with duckdb.connect() as con:
         con.execute("SET TimeZone = 'UTC'")
         fast, slow = _stage_both(con, path)

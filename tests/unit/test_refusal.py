@@ -242,7 +242,7 @@ def test_cross_validated_scores_on_the_dev_file():
     result = refusal_eval.evaluate(DEV)                      # 5 folds grouped by prompt, seed 0
     assert result["method"] == "cv-5-grouped-by-prompt"
     assert result["rows"] == 1175 and result["prompts"] == 235
-    # measured: 0.911 / 0.941 (seed 0); over fold seeds 0-4 refusal-vs-rest F1 ranged 0.897-0.911
+    # measured: 0.914 / 0.942 (seed 0); over fold seeds 0-4: 0.899-0.914 and 0.938-0.942
     assert result["refusal_vs_rest"]["f1"] >= 0.90
     assert result["refusal_or_partial_vs_compliance"]["f1"] >= 0.93
     # the published prefix string match, as stored in the file: the detector must beat it
