@@ -61,6 +61,8 @@ def test_healthy_day_then_regression_day(demo_profile):
     latency = firing[("p95_latency_ms", "model=gpt-4o-mini")]
     assert latency["observed"] > 4000 >= latency["reference"]
     assert ("lang_mismatch_rate", "model=gpt-4o-mini") in firing
+    retries = firing[("retry_after_refusal_rate", None)]  # users retry the refusals
+    assert retries["observed"] > 0.025 > retries["reference"]
     assert summary["alert"]["status"] == "not_configured"
     for name in ("drift", "checks", "summary"):
         assert os.path.exists(summary["reports"][name])
