@@ -204,7 +204,11 @@ class FixedWindow(_Strict):
 
 
 class PreviousWindow(_Strict):
-    previous: Duration = Field(description="Length of the window just before the current one.")
+    previous: Duration = Field(
+        description="Length of the window just before the current one. A whole number of days with a "
+        "current window shorter than a day ends at 00:00 UTC of the current window's day, so that every "
+        "run of a day shares one (cached) reference."
+    )
 
     @field_validator("previous", mode="before")
     @classmethod

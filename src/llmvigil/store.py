@@ -123,6 +123,7 @@ def connect(path: Path | str, *, memory_limit: str = "2GB", read_only: bool = Fa
             ) from None
         raise
     con.sql("SET TimeZone = 'UTC'")
+    con.sql("SET enable_progress_bar = false")  # it would write into `run --json` output on stdout
     if not read_only:
         ensure_schema(con)
     return con
