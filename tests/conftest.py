@@ -56,3 +56,17 @@ def slack_server():
         yield server
     finally:
         server.stop()
+
+
+def insert_interactions(con, rows: list[dict], ingested_at) -> int:
+    """Insert hand-made canonical rows (missing fields NULL, status ok) through the real feature step."""
+    from llmvigil import features
+    from llmvigil.store import CANONICAL_COLUMNS
+
+    cols = list(CANONICAL_COLUMNS)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE staged AS SELECT {', '.join(cols)} FROM interactions LIMIT 0")
+    for r in rows:
+        full = {c: None for c in cols} | {"status": "ok", "metadata": "{}"} | r
+        con.execute(f"INSERT INTO staged VALUES ({', '.join('?' for _ in cols)})", [full[c] for c in cols])
+    features.register(con)
+    return features.insert_new_rows(con, source_file="test", ingested_at=ingested_at)

@@ -22,7 +22,7 @@ import yaml
 from llmvigil import server
 from llmvigil.slack import fmt_value
 from tests.e2e.helpers import (
-    FAST, Api, flow_run_id_from, make_project, pids_left, prefect_cli, prefect_stack, stack_pids,
+    Api, flow_run_id_from, make_project, pids_left, prefect_cli, prefect_stack, stack_pids,
 )
 from tests.slack_server import SlackServer
 
@@ -99,7 +99,7 @@ def sqlite_stack(tmp_path_factory, slack):
     with prefect_stack(root, env=env, workers=0) as stack:
         # Two workers, as on two machines: one holds profile demo (its monitor and backfill queues), the
         # other profile demo-eu — the pinning docs/production.md describes.
-        from tests.e2e.helpers import FAST, FAST
+        from tests.e2e.helpers import FAST
 
         server.add_worker(stack, queues=["demo", "backfill"], env={**FAST, **env})
         server.add_worker(stack, queues=["demo-eu"], env={**FAST, **env})

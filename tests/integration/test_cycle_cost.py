@@ -11,10 +11,10 @@ from datetime import datetime, timedelta
 import duckdb
 import pytest
 
-from llmvigil import drift, features, kpis, sources
+from llmvigil import drift, kpis, sources
 from llmvigil.pipeline import windows_for
 from llmvigil.store import CANONICAL_COLUMNS, open_store
-from tests.conftest import DEMO_MAPPING, write_jsonl
+from tests.conftest import DEMO_MAPPING, insert_interactions, write_jsonl
 
 TRICKY = [
     {"request_id": "a1", "created_at": "2026-11-30T10:00:00Z", "input": "Olá, ação? \u00e9 \"quoted\" \\ back",
@@ -82,22 +82,12 @@ def test_pull_of_new_rows_into_a_filled_store_skips_stored_ids(make_profile, tmp
     assert (r.new_rows, n, distinct) == (300, 300, 300)
 
 
-def _insert(con, rows, ingested_at):
-    cols = list(CANONICAL_COLUMNS)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE staged AS SELECT {', '.join(cols)} FROM interactions LIMIT 0")
-    for r in rows:
-        full = {c: None for c in cols} | {"status": "ok", "metadata": "{}"} | r
-        con.execute(f"INSERT INTO staged VALUES ({', '.join('?' for _ in cols)})", [full[c] for c in cols])
-    features.register(con)
-    features.insert_new_rows(con, source_file="test", ingested_at=ingested_at)
-
-
 def test_reference_kpis_are_cached_until_the_reference_rows_change(tmp_path):
     cur = (datetime(2026, 11, 30, 12), datetime(2026, 11, 30, 13))
     ref = (datetime(2026, 11, 23), datetime(2026, 11, 30))
     t = datetime(2026, 11, 30, 13)
     with open_store(tmp_path / "s.duckdb") as con:
-        _insert(con, [{"id": f"r{i}", "ts": datetime(2026, 11, 25) + timedelta(minutes=i), "prompt": "p",
+        insert_interactions(con, [{"id": f"r{i}", "ts": datetime(2026, 11, 25) + timedelta(minutes=i), "prompt": "p",
                        "response": "ok", "latency_ms": 100.0} for i in range(10)], t)
         first = kpis.as_json(kpis.compute(con, current=cur, reference=ref, segments=["model"]))
         assert first["reference"]["volume"] == 10
@@ -106,7 +96,7 @@ def test_reference_kpis_are_cached_until_the_reference_rows_change(tmp_path):
         con.execute("UPDATE kpi_cache SET result = replace(result, '\"volume\": 10', '\"volume\": 99')")
         assert kpis.as_json(kpis.compute(con, current=cur, reference=ref, segments=["model"]))["reference"]["volume"] == 99
         # ... until a late row lands in the reference window
-        _insert(con, [{"id": "late", "ts": datetime(2026, 11, 26), "prompt": "p", "response": "ok"}],
+        insert_interactions(con, [{"id": "late", "ts": datetime(2026, 11, 26), "prompt": "p", "response": "ok"}],
                 t + timedelta(hours=1))
         again = kpis.as_json(kpis.compute(con, current=cur, reference=ref, segments=["model"]))
         assert again["reference"]["volume"] == 11
@@ -120,13 +110,13 @@ def test_reference_drift_sample_is_cached_until_the_reference_rows_change(tmp_pa
     ref = (datetime(2026, 11, 23), datetime(2026, 11, 30))
     t = datetime(2026, 11, 30, 13)
     with open_store(tmp_path / "s.duckdb") as con:
-        _insert(con, [{"id": f"r{i}", "ts": datetime(2026, 11, 25) + timedelta(minutes=i), "prompt": "p",
+        insert_interactions(con, [{"id": f"r{i}", "ts": datetime(2026, 11, 25) + timedelta(minutes=i), "prompt": "p",
                        "response": "ok" * (i % 7), "latency_ms": float(i)} for i in range(3000)], t)
         df, n = drift._window_frame(con, ["latency_ms", "model"], *ref, 1000, cache=True)
         assert (len(df), n) == (1000, 3000)
         df2, _ = drift._window_frame(con, ["latency_ms", "model"], *ref, 1000, cache=True)
         assert sorted(df2["latency_ms"]) == sorted(df["latency_ms"])  # the stored sample
-        _insert(con, [{"id": "late", "ts": datetime(2026, 11, 26), "prompt": "p", "response": "x",
+        insert_interactions(con, [{"id": "late", "ts": datetime(2026, 11, 26), "prompt": "p", "response": "x",
                        "latency_ms": -1.0}], t + timedelta(hours=1))
         df3, n3 = drift._window_frame(con, ["latency_ms", "model"], *ref, 1000, cache=True)
         assert n3 == 3001 and len(df3) == 1000

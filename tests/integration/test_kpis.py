@@ -4,24 +4,14 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from llmvigil import features, kpis
+from llmvigil import kpis
 from llmvigil.profile import Retries
-from llmvigil.store import CANONICAL_COLUMNS, open_store
+from llmvigil.store import open_store
+from tests.conftest import insert_interactions
 
 T0 = datetime(2026, 11, 30, 12, 0, 0)
 CUR = (datetime(2026, 11, 30), datetime(2026, 12, 1))
 REF = (datetime(2026, 11, 23), datetime(2026, 11, 30))
-
-
-def _insert(con, rows):
-    cols = list(CANONICAL_COLUMNS)
-    con.execute("CREATE OR REPLACE TEMP TABLE staged AS SELECT * FROM interactions LIMIT 0")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE staged AS SELECT {', '.join(cols)} FROM staged")
-    for r in rows:
-        full = {c: None for c in cols} | {"status": "ok", "metadata": "{}"} | r
-        con.execute(f"INSERT INTO staged VALUES ({', '.join('?' for _ in cols)})", [full[c] for c in cols])
-    features.register(con)
-    features.insert_new_rows(con, source_file="test", ingested_at=T0)
 
 
 def _row(i, minutes, **kw):
@@ -37,7 +27,7 @@ def con(tmp_path):
 
 def test_retries_explicit_inferred_and_their_reasons(con):
     refusal = "I'm sorry, but I can't help with that request."
-    _insert(con, [
+    insert_interactions(con, ingested_at=T0, rows=[
         # session a: error, then explicit retry (attempt 2) -> retry after error
         _row(1, 0, session_id="a", prompt="Where is my order?", response=None, status="error", error_type="Timeout"),
         _row(2, 0.1, session_id="a", prompt="Where is my order?", attempt=2, retry_of="r1"),
@@ -76,7 +66,7 @@ def test_retry_storm_peak_counts_retries_in_one_bucket(con):
         rows.append(_row(2 * i + 1, 0.1 * i + 0.05, session_id=f"s{i}", prompt="hello", attempt=2,
                          retry_of=f"r{2 * i}"))
     rows.append(_row(100, 120, session_id="late", prompt="x", attempt=2))
-    _insert(con, rows)
+    insert_interactions(con, ingested_at=T0, rows=rows)
     cur = kpis.as_json(kpis.compute(con, current=CUR, reference=REF, segments=["model"]))
     assert cur["current"]["retry_storm_peak"] == 30
     assert cur["segments"]["model=m1"]["current"]["retry_storm_peak"] == 30
@@ -85,7 +75,7 @@ def test_retry_storm_peak_counts_retries_in_one_bucket(con):
 def test_latency_percentiles_segments_and_reference(con):
     rows = [_row(i, i, model="m1" if i % 2 else "m2", latency_ms=float(i)) for i in range(1, 101)]
     rows += [_row(1000 + i, -60 * 24 * 3 + i, latency_ms=10.0, model="m1") for i in range(10)]  # reference
-    _insert(con, rows)
+    insert_interactions(con, ingested_at=T0, rows=rows)
     out = kpis.as_json(kpis.compute(con, current=CUR, reference=REF, segments=["model"]))
     assert out["current"]["p50_latency_ms"] == pytest.approx(50.5)
     assert out["current"]["p95_latency_ms"] == pytest.approx(95.05)

@@ -6,7 +6,6 @@ import json
 import re
 from collections import Counter, defaultdict
 from datetime import date, datetime, timedelta, timezone
-from pathlib import Path
 
 import numpy as np
 import pytest
