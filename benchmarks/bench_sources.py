@@ -32,21 +32,13 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
+sys.path.insert(0, str(REPO))
+
+from tests.litellm_table import LITELLM_TABLE_DDL  # noqa: E402
 
 DSN = os.environ.get("LLMVIGIL_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 T0_NS = 1_796_032_800_000_000_000  # 2026-11-30T10:00:00Z
 
-LITELLM_DDL = """
-CREATE TABLE {s}."LiteLLM_SpendLogs" (
-  request_id text PRIMARY KEY, call_type text NOT NULL DEFAULT 'acompletion', api_key text DEFAULT '',
-  spend float8 DEFAULT 0, total_tokens int DEFAULT 0, prompt_tokens int DEFAULT 0, completion_tokens int DEFAULT 0,
-  "startTime" timestamp(3) NOT NULL, "endTime" timestamp(3) NOT NULL, "completionStartTime" timestamp(3),
-  model text DEFAULT '', model_id text DEFAULT '', model_group text DEFAULT '', custom_llm_provider text DEFAULT '',
-  api_base text DEFAULT '', "user" text DEFAULT '', metadata jsonb DEFAULT '{{}}', cache_hit text DEFAULT '',
-  cache_key text DEFAULT '', request_tags jsonb DEFAULT '[]', team_id text, end_user text,
-  requester_ip_address text, messages jsonb DEFAULT '{{}}', response jsonb DEFAULT '{{}}', session_id text,
-  status text, proxy_server_request jsonb DEFAULT '{{}}')
-"""
 LITELLM_ROWS = """
 INSERT INTO {s}."LiteLLM_SpendLogs" (request_id, api_key, spend, total_tokens, prompt_tokens, completion_tokens,
   "startTime", "endTime", "completionStartTime", model, model_group, custom_llm_provider, metadata, end_user,
@@ -134,7 +126,7 @@ def bench_pg(rows: int, tmp: Path) -> dict:
     out: dict = {"rows": rows}
     try:
         cur.execute(f"CREATE SCHEMA {schema}")
-        cur.execute(LITELLM_DDL.format(s=schema))
+        cur.execute(LITELLM_TABLE_DDL.format(s=schema))
         t = time.perf_counter()
         step = 200_000
         for first in range(1, rows + 1, step):
@@ -167,20 +159,27 @@ def bench_pg(rows: int, tmp: Path) -> dict:
         cur.close()
         conn.close()
 
-    seconds, n = _read_ndjson(tmp, "pg_ref", ndjson)
-    out["reference_read_ndjson"] = _rate(n, seconds)
-    canonical = tmp / "pg_canonical" / "rows.jsonl"
-    canonical.parent.mkdir()
-    _canonical_ndjson(profile.store_path, canonical)
-    seconds, new = _timed_pull(_profile(tmp, "pg_file", {"kind": "files", "path": str(canonical)}))
-    out["reference_file_source_pull"] = _rate(new, seconds)
-    ref, ref_file = out["reference_read_ndjson"]["rows_per_s"], out["reference_file_source_pull"]["rows_per_s"]
-    out["ratio_fetch_vs_read_ndjson"] = round(out["pg_fetch"]["rows_per_s"] / ref, 2)
-    out["ratio_pull_vs_read_ndjson"] = round(out["pg_pull"]["rows_per_s"] / ref, 3)
-    out["ratio_pull_vs_file_source_pull"] = round(out["pg_pull"]["rows_per_s"] / ref_file, 2)
+    canonical = _add_references(out, tmp, "pg", ndjson, profile, "pg_pull")
+    out["ratio_fetch_vs_read_ndjson"] = round(out["pg_fetch"]["rows_per_s"] / out["reference_read_ndjson"]["rows_per_s"], 2)
     for f in (ndjson, canonical):
         f.unlink()
     return out
+
+
+def _add_references(out: dict, tmp: Path, tag: str, raw_ndjson: Path, profile, pull_key: str) -> Path:
+    """Reference figures beside a source's pull: DuckDB's read_ndjson of the raw rows, and a file-source pull
+    of the same canonical rows. Returns the canonical rows' file."""
+    seconds, n = _read_ndjson(tmp, f"{tag}_ref", raw_ndjson)
+    out["reference_read_ndjson"] = _rate(n, seconds)
+    canonical = tmp / f"{tag}_canonical" / "rows.jsonl"
+    canonical.parent.mkdir()
+    _canonical_ndjson(profile.store_path, canonical)
+    seconds, new = _timed_pull(_profile(tmp, f"{tag}_file", {"kind": "files", "path": str(canonical)}))
+    out["reference_file_source_pull"] = _rate(new, seconds)
+    pulled = out[pull_key]["rows_per_s"]
+    out["ratio_pull_vs_read_ndjson"] = round(pulled / out["reference_read_ndjson"]["rows_per_s"], 3)
+    out["ratio_pull_vs_file_source_pull"] = round(pulled / out["reference_file_source_pull"]["rows_per_s"], 2)
+    return canonical
 
 
 def _span(i: int) -> dict:
@@ -230,16 +229,7 @@ def bench_otel(spans: int, tmp: Path) -> dict:
     profile = _profile(tmp, "otel", {"kind": "otel", "path": str(folder / "*.jsonl")})
     seconds, new = _timed_pull(profile)
     out["otel_pull"] = _rate(new, seconds)
-    seconds, n = _read_ndjson(tmp, "otel_ref", flat)
-    out["reference_read_ndjson"] = _rate(n, seconds)
-    canonical = tmp / "otel_canonical" / "rows.jsonl"
-    canonical.parent.mkdir()
-    _canonical_ndjson(profile.store_path, canonical)
-    seconds, new = _timed_pull(_profile(tmp, "otel_file", {"kind": "files", "path": str(canonical)}))
-    out["reference_file_source_pull"] = _rate(new, seconds)
-    ref, ref_file = out["reference_read_ndjson"]["rows_per_s"], out["reference_file_source_pull"]["rows_per_s"]
-    out["ratio_pull_vs_read_ndjson"] = round(out["otel_pull"]["rows_per_s"] / ref, 3)
-    out["ratio_pull_vs_file_source_pull"] = round(out["otel_pull"]["rows_per_s"] / ref_file, 2)
+    _add_references(out, tmp, "otel", flat, profile, "otel_pull")
     return out
 
 

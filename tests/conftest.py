@@ -51,11 +51,8 @@ def slack_server():
     """A real local Slack-compatible HTTP server (tests/slack_server.py) on 127.0.0.1, port 0."""
     from tests.slack_server import SlackServer
 
-    server = SlackServer().start()
-    try:
+    with SlackServer() as server:
         yield server
-    finally:
-        server.stop()
 
 
 def insert_interactions(con, rows: list[dict], ingested_at) -> int:

@@ -117,6 +117,12 @@ class SlackServer:
             self._thread.join(timeout=5)
             self._thread = None
 
+    def __enter__(self) -> "SlackServer":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
     @property
     def running(self) -> bool:
         return self._httpd is not None

@@ -75,6 +75,7 @@ from llmvigil import slack
 from llmvigil.profile import Profile
 from llmvigil.results import AlertResult, Finding
 from llmvigil.slack import Entry, SlackTarget
+from llmvigil.store import scalar
 
 Store = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
 Sender = Callable[..., slack.Delivery]
@@ -187,7 +188,7 @@ def add_silence(con: duckdb.DuckDBPyConnection, profile: Profile, *, rule: str, 
         except Exception:
             created_by = None
     ensure_tables(con)
-    sid = con.execute("SELECT nextval('alert_silence_seq')").fetchall()[0][0]
+    sid = scalar(con, "SELECT nextval('alert_silence_seq')")
     con.execute("INSERT INTO alert_silences VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [sid, profile.name, rule, segment or None, now, now + duration, reason.strip(), created_by, now])
     return _rows(con, "SELECT * FROM alert_silences WHERE id = ?", [sid])[0]
@@ -325,7 +326,7 @@ def evaluate(con: duckdb.DuckDBPyConnection, profile: Profile, findings: list[Fi
                                 threads=bool(target and target.threads))
         if target is not None:
             for q in out.messages:
-                q.outbox_id = con.execute("SELECT nextval('alert_outbox_seq')").fetchall()[0][0]
+                q.outbox_id = scalar(con, "SELECT nextval('alert_outbox_seq')")
                 con.execute(
                     "INSERT INTO alert_outbox (id, profile, run_id, run_at, created_at, kind, thread_of, "
                     "fingerprints, message, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')",
@@ -431,8 +432,8 @@ def deliver(store: Store, profile: Profile, target: SlackTarget, *, run_id: str,
         rep.outcome = d.outcome
         break  # Slack is down or the target is wrong: the rest waits, in order, for the next run
     with store() as con:
-        rep.pending = con.execute("SELECT count(*) FROM alert_outbox WHERE profile = ? AND status = 'pending'",
-                                  [profile.name]).fetchall()[0][0]
+        rep.pending = scalar(con, "SELECT count(*) FROM alert_outbox WHERE profile = ? AND status = 'pending'",
+                             [profile.name])
     return rep
 
 

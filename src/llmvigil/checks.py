@@ -15,7 +15,7 @@ import duckdb
 
 from llmvigil import pii
 from llmvigil.results import CheckResult, ChecksSummary
-from llmvigil.store import ALL_COLUMNS, ident
+from llmvigil.store import ALL_COLUMNS, ident, scalar
 
 MAX_ROWS = 200_000
 _SEED = 42
@@ -62,7 +62,7 @@ def validate(con: duckdb.DuckDBPyConnection, suite_path: Path, *, current: tuple
     cols = _columns(suite_data)
     select = ", ".join(ident(c) for c in cols) or "id"
     sql = f"SELECT {select} FROM interactions WHERE ts >= ? AND ts < ?"
-    n = con.execute(f"SELECT count(*) FROM ({sql})", list(current)).fetchall()[0][0]
+    n = scalar(con, f"SELECT count(*) FROM ({sql})", list(current))
     if n == 0:
         return ChecksSummary(success=None, skipped="no rows in the current window")
     if n > max_rows:

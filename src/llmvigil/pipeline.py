@@ -24,7 +24,7 @@ from llmvigil.profile import FixedWindow, Profile
 from llmvigil.results import (
     AlertResult, ChecksSummary, DriftSummary, Finding, IngestResult, RunSummary, RunWindows, iso,
 )
-from llmvigil.store import open_store
+from llmvigil.store import open_store, scalar
 
 Progress = Callable[[str], None]
 
@@ -96,17 +96,11 @@ def plan(profile: Profile, at: datetime | None = None, progress: Progress | None
     return RunContext(profile, run_id, at, windows_for(profile, at), run_dir, progress)
 
 
-class _timed:
-    def __init__(self, ctx: RunContext, name: str):
-        self.ctx, self.name = ctx, name
-
-    def __enter__(self):
-        self.t0 = time.perf_counter()
-        return self
-
-    def __exit__(self, *exc):
-        self.ctx.timings[self.name] = time.perf_counter() - self.t0
-        return False
+@contextmanager
+def _timed(ctx: RunContext, name: str) -> Iterator[None]:
+    """Time a step into the run's timings (the same timer the ingest sub-steps use)."""
+    with features.timings_into(ctx.timings), features.timer(name):
+        yield
 
 
 def step_ingest(ctx: RunContext) -> IngestResult:
@@ -116,7 +110,7 @@ def step_ingest(ctx: RunContext) -> IngestResult:
         except sources.SourceError as e:
             # The source is unreachable: say so, and let the run judge what the store already holds.
             result = IngestResult(error=str(e))
-            result.total_rows = con.execute("SELECT count(*) FROM interactions").fetchall()[0][0]
+            result.total_rows = scalar(con, "SELECT count(*) FROM interactions")
             ctx.say(f"source error: {e}")
     ctx.say(f"ingest: {result.new_rows} new rows, {result.rejected} rejected, {result.total_rows} stored")
     return result

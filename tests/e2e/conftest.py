@@ -15,11 +15,8 @@ def slack():
     """The local Slack-compatible server (tests/slack_server.py), shared by the tests of a class."""
     from tests.slack_server import SlackServer
 
-    s = SlackServer().start()
-    try:
+    with SlackServer() as s:
         yield s
-    finally:
-        s.stop()
 
 
 # ---- PostgreSQL ---------------------------------------------------------------------------------
