@@ -60,9 +60,10 @@ def protect_drift_page(path: Path) -> bool:
     exactly its four scripts (by hash: no inline event handler, no injected script can run) and forbid
     every network load. A page of another layout gets a policy that runs no script at all.
     Returns False when the page already carries a policy (it was protected before)."""
+    with path.open(encoding="utf-8") as f:
+        if "Content-Security-Policy" in f.read(20000):
+            return False  # a second call (reports step after drift step) reads only the head of ~4 MB
     text = path.read_text(encoding="utf-8")
-    if "Content-Security-Policy" in text[:20000]:
-        return False
     pinned = _pin_evidently_scripts(text)
     text, csp = pinned if pinned else (text, DRIFT_CSP_NO_SCRIPT)
     meta = f'<meta http-equiv="Content-Security-Policy" content="{csp}">'
