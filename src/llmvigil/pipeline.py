@@ -54,7 +54,7 @@ def windows_for(profile: Profile, at: datetime) -> RunWindows:
     if isinstance(ref, FixedWindow):
         return RunWindows(cur_start, at, to_utc_naive(ref.start), to_utc_naive(ref.end))
     ref_end = cur_start
-    if profile.windows.current < _DAY and ref.previous >= _DAY and ref.previous % _DAY == timedelta(0):
+    if _day_aligned_reference(profile):
         ref_end = datetime.combine(cur_start.date(), datetime.min.time())
     return RunWindows(cur_start, at, ref_end - ref.previous, ref_end)
 
@@ -116,10 +116,24 @@ def step_ingest(ctx: RunContext) -> IngestResult:
     return result
 
 
+def _day_aligned_reference(profile: Profile) -> bool:
+    ref = profile.windows.reference
+    return (not isinstance(ref, FixedWindow) and profile.windows.current < _DAY
+            and ref.previous >= _DAY and ref.previous % _DAY == timedelta(0))
+
+
 def step_kpis(ctx: RunContext) -> list[kpis.SegmentKpis]:
     with _timed(ctx, "kpis"), ctx.store() as con:
-        return kpis.compute(con, current=ctx.current, reference=ctx.reference, segments=ctx.profile.segments,
+        rows = kpis.compute(con, current=ctx.current, reference=ctx.reference, segments=ctx.profile.segments,
                             retries=ctx.profile.retries)
+    if _day_aligned_reference(ctx.profile):
+        # Runs of a day share one reference; tomorrow's differs by one day, whose hourly parts are
+        # computed here as their data completes (an hour or two per run) instead of all at once by
+        # tomorrow's first run.
+        nxt = windows_for(ctx.profile, ctx.at + _DAY)
+        with _timed(ctx, "kpi_parts"), ctx.store() as con:
+            kpis.prepare_parts(con, (nxt.reference_start, nxt.reference_end), ctx.profile.retries, until=ctx.at)
+    return rows
 
 
 _prefetch: threading.Thread | None = None

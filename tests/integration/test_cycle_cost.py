@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -141,3 +142,80 @@ def test_hourly_runs_of_a_day_share_one_reference_of_whole_days(make_profile):
     short = make_profile(windows={"current": "1h", "reference": {"previous": "6h"}})
     ws = windows_for(short, datetime(2026, 12, 1, 9))
     assert (ws.reference_start, ws.reference_end) == (datetime(2026, 12, 1, 2), datetime(2026, 12, 1, 8))
+
+
+@pytest.fixture(scope="module")
+def demo_store(tmp_path_factory):
+    """Four demo days (8,000 rows, sessions and retries included) ingested into a store."""
+    from llmvigil.demo import generate
+    from llmvigil.profile import load_profile
+    import yaml
+
+    d = tmp_path_factory.mktemp("parts")
+    generate(d / "logs", days=4, end=datetime(2026, 12, 1).date())
+    data = yaml.safe_load((Path(__file__).parents[2] / "profiles" / "demo.yaml").read_text())
+    data.update(store=str(d / "store.duckdb"), checks=None)
+    data["source"]["path"] = str(d / "logs" / "*.jsonl")
+    data["reports"]["dir"] = str(d / "reports")
+    (d / "p.yaml").write_text(yaml.safe_dump(data))
+    p = load_profile(d / "p.yaml")
+    with open_store(p.store_path) as con:
+        sources.pull(con, p)
+    return p.store_path
+
+
+def _close(a, b, rel):
+    return a == b or (a is not None and b is not None and abs(a - b) <= rel * max(1.0, abs(a)))
+
+
+def test_a_reference_added_up_from_hourly_parts_equals_the_window_computed_whole(demo_store, tmp_path):
+    import shutil
+
+    store = tmp_path / "s.duckdb"
+    shutil.copyfile(demo_store, store)
+    # a window that starts and ends off the hour: its first and last parts are shorter
+    win = (datetime(2026, 11, 27, 7, 30), datetime(2026, 11, 30, 18, 45))
+    segs = list(kpis.SEGMENT_COLUMNS)
+    with open_store(store) as con:
+        whole = dict(kpis._window(con, win, segs, kpis.Retries(), cache=False))
+        parts = dict(kpis._parts_window(con, win, segs, kpis.Retries()))
+        assert con.execute("SELECT count(*) FROM kpi_part_meta").fetchall()[0][0] == len(kpis._parts_of(win)) == 84
+    assert set(whole) == set(parts) and len(whole) > 20
+    assert whole[None]["volume"] > 6000 and whole[None]["retry_rate"] > 0.01
+    assert whole[None]["sessions_ending_in_refusal_rate"] > 0
+    for seg in whole:
+        for name, value in whole[seg].items():
+            # every KPI is exact (to rounding) but the latency quantiles, read from 1% histograms
+            rel = 0.01 if name.endswith("_latency_ms") else 1e-6
+            assert _close(value, parts[seg][name], rel), (seg, name, value, parts[seg][name])
+
+
+def test_only_missing_or_stale_parts_are_computed(demo_store, tmp_path):
+    import shutil
+
+    store = tmp_path / "s.duckdb"
+    shutil.copyfile(demo_store, store)
+    ref = (datetime(2026, 11, 27), datetime(2026, 11, 30))
+    with open_store(store) as con:
+        # an hourly run at 18:00 on the 29th prepares the next day's reference as far as its data is complete
+        assert kpis.prepare_parts(con, ref, until=datetime(2026, 11, 29, 18)) == 3 * 24 - 7
+        assert kpis.prepare_parts(con, ref, until=datetime(2026, 11, 29, 18)) == 0
+        # the first run of the next day computes only the last hours
+        assert kpis.prepare_parts(con, ref) == 7
+        before = dict(kpis._parts_window(con, ref, ["model"], kpis.Retries()))
+        # a late row in the middle of the window makes the parts that read it stale (its hour, and the
+        # hours before whose sessions it could continue), not the others
+        insert_interactions(con, [{"id": "late", "ts": datetime(2026, 11, 28, 12, 30), "prompt": "p",
+                                   "response": "ok", "latency_ms": 1.0}], datetime(2026, 12, 1, 9))
+        assert kpis.prepare_parts(con, ref) == 3
+        after = dict(kpis._parts_window(con, ref, ["model"], kpis.Retries()))
+    assert after[None]["volume"] == before[None]["volume"] + 1
+
+
+def test_quantiles_from_histograms():
+    assert kpis._hist_quantile([(10, 10.0, 10.0)], 0.95) == 10.0
+    # 1..100 in buckets of ten evenly spread values: quantile_cont's own answers
+    buckets = [(10, 10.0 * i + 1, 10.0 * i + 10) for i in range(10)]
+    assert kpis._hist_quantile(buckets, 0.5) == pytest.approx(50.5)
+    assert kpis._hist_quantile(buckets, 0.95) == pytest.approx(95.05)
+    assert kpis._hist_quantile([], 0.5) is None
