@@ -134,6 +134,7 @@ SESSION_HORIZON = timedelta(hours=1)
 # bucket's values were spread evenly between its min and max (exact when a bucket holds one value;
 # never off by more than the bucket's width).
 _HIST_SCALE = 100
+_PARTS_PER_QUERY = 24
 
 
 def _base_ctes(segment_cols: list[str], *, labelled: bool) -> str:
@@ -440,10 +441,12 @@ def prepare_parts(con: duckdb.DuckDBPyConnection, window: tuple[datetime, dateti
         "SELECT part, part_end, horizon, fingerprint FROM kpi_part_meta WHERE key = ? AND part >= ? AND part < ?",
         [key, window[0], window[1]]).fetchall()}
     todo = [p for p in parts if have.get(p) != want[p]]
-    # contiguous runs of parts with the same shape go in one query each
+    # contiguous runs of parts with the same shape go in one query each, a day at most (a bootstrap
+    # over a week of history then sorts a day of rows at a time instead of spilling a week to disk)
     runs: list[list[tuple[datetime, datetime, datetime]]] = []
     for p in todo:
-        if runs and runs[-1][-1][1] == p[0] and runs[-1][-1][2] - runs[-1][-1][1] == p[2] - p[1]:
+        if (runs and len(runs[-1]) < _PARTS_PER_QUERY and runs[-1][-1][1] == p[0]
+                and runs[-1][-1][2] - runs[-1][-1][1] == p[2] - p[1]):
             runs[-1].append(p)
         else:
             runs.append([p])

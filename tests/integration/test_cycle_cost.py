@@ -107,7 +107,7 @@ def test_reference_kpis_are_cached_until_the_reference_rows_change(tmp_path):
     assert ro["reference"]["volume"] == 11
 
 
-def test_reference_drift_sample_is_cached_until_the_reference_rows_change(tmp_path):
+def test_reference_drift_sample_is_kept_per_hour_until_the_hour_changes(tmp_path):
     ref = (datetime(2026, 11, 23), datetime(2026, 11, 30))
     t = datetime(2026, 11, 30, 13)
     with open_store(tmp_path / "s.duckdb") as con:
@@ -115,14 +115,25 @@ def test_reference_drift_sample_is_cached_until_the_reference_rows_change(tmp_pa
                        "response": "ok" * (i % 7), "latency_ms": float(i)} for i in range(3000)], t)
         df, n = drift._window_frame(con, ["latency_ms", "model"], *ref, 1000, cache=True)
         assert (len(df), n) == (1000, 3000)
+        # the sample: the 1,000 rows with the smallest hash of their id, kept per hour (50 hours)
+        want = con.execute("SELECT latency_ms FROM interactions ORDER BY hash(id) LIMIT 1000").fetchall()
+        assert sorted(df["latency_ms"]) == sorted(r[0] for r in want)
+        assert con.execute("SELECT count(*) FROM drift_part_meta").fetchall()[0][0] == 50
+        # read back from the store: tampered rows show it (one at 09:xx, one at 10:xx)
+        kept = min(v for v in df["latency_ms"] if 540 <= v < 600)
+        redone = min(v for v in df["latency_ms"] if 600 <= v < 660)
+        con.execute("UPDATE drift_part_rows SET latency_ms = -5 WHERE latency_ms = ?", [kept])
+        con.execute("UPDATE drift_part_rows SET latency_ms = -7 WHERE latency_ms = ?", [redone])
         df2, _ = drift._window_frame(con, ["latency_ms", "model"], *ref, 1000, cache=True)
-        assert sorted(df2["latency_ms"]) == sorted(df["latency_ms"])  # the stored sample
-        insert_interactions(con, [{"id": "late", "ts": datetime(2026, 11, 26), "prompt": "p", "response": "x",
+        assert {-5, -7} <= set(df2["latency_ms"])
+        # a late row makes its hour stale: that hour is sampled again, the others are kept
+        insert_interactions(con, [{"id": "late", "ts": datetime(2026, 11, 25, 10, 30), "prompt": "p", "response": "x",
                        "latency_ms": -1.0}], t + timedelta(hours=1))
         df3, n3 = drift._window_frame(con, ["latency_ms", "model"], *ref, 1000, cache=True)
         assert n3 == 3001 and len(df3) == 1000
-        meta = con.execute("SELECT fingerprint FROM drift_sample_meta").fetchall()
-    assert meta[0][0].startswith("3001|")
+        fps = dict(con.execute("SELECT part, fingerprint FROM drift_part_meta").fetchall())
+    assert fps[datetime(2026, 11, 25, 10)].startswith("61|") and fps[datetime(2026, 11, 25, 9)].startswith("60|")
+    assert -5 in set(df3["latency_ms"]) and -7 not in set(df3["latency_ms"])
 
 
 def test_hourly_runs_of_a_day_share_one_reference_of_whole_days(make_profile):
