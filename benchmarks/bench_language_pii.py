@@ -1,16 +1,31 @@
 """Throughput of the language and PII features through the SQL path the feature step uses.
 
-    python benchmarks/bench_language_pii.py [--rows N] [--threads T] [--seed S]
+    python benchmarks/bench_language_pii.py [--rows N] [--data synthetic|demo] [--threads T] [--seed S]
+                                            [--language-impl FILE] [--no-language-cache]
 
-Builds N synthetic support-bot rows (prompts of 15-200 characters, answers of 150-900 characters
-in en/es/pt with a few other languages; a third of the answers carry order numbers, dates or
-prices, about 3% carry PII) in an in-memory DuckDB, then times
+Data (--data):
+
+* synthetic (default): N support-bot rows drawn from a few templates (prompts of 15-200 characters,
+  answers of 150-900 characters in en/es/pt with a few fr/de; a third of the answers carry order
+  numbers, dates or prices, about 3% carry PII). Texts repeat a lot: about 25% of the prompts and
+  36% of the responses of a 2048-row DuckDB vector are distinct (printed as *_distinct_share).
+* demo: the first N rows of llmvigil.demo's generator (the data of bench_cycle.py; more varied
+  wording, typos, multi-line answers): about 47% of the prompts and 57% of the responses of a
+  vector are distinct.
+
+Both are loaded into an in-memory DuckDB, then it times
 
     SELECT {language.select_sql()} FROM staged      (two texts a row: prompt and response)
     SELECT {pii.select_sql()} FROM staged
 
-and prints one JSON object. The first call to the language UDF loads the model (timed separately
-as model_load_s) before the timed query.
+and prints one JSON object, with wall seconds and CPU seconds (user + sys of the whole process,
+all DuckDB threads) of each query and the CPU microseconds per row. The first call to the language
+UDF loads the model (timed separately as model_load_s) before the timed query.
+
+--language-impl FILE runs another version of llmvigil/language.py (e.g. a copy of the previous
+one), so that before/after figures come from the same data in one session; --no-language-cache
+turns off the cache of recent texts of llmvigil.language (the distinct texts of each vector are
+still scored once).
 """
 
 from __future__ import annotations
@@ -99,19 +114,57 @@ def make_rows(n: int, seed: int) -> tuple[list[str], list[str | None]]:
     return prompts, responses
 
 
+def demo_rows(n: int, seed: int) -> tuple[list[str], list[str | None]]:
+    from llmvigil import demo
+
+    prompts, responses = [], []
+    for row in demo.generate_rows(n, seed=seed):
+        prompts.append(row["input"])
+        responses.append(row["output"])
+    return prompts, responses
+
+
+def distinct_share(texts: list[str | None], vector: int = 2048) -> float:
+    """Mean share of distinct values among the first 200 characters of a vector's texts."""
+    shares = [len({t[:200] if t else t for t in texts[i:i + vector]}) / len(texts[i:i + vector])
+              for i in range(0, len(texts), vector)]
+    return sum(shares) / len(shares) if shares else 0.0
+
+
+def load_language(path: str | None):
+    if not path:
+        from llmvigil import language
+
+        return language
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("language_under_test", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=200_000)
+    ap.add_argument("--data", choices=("synthetic", "demo"), default="synthetic")
     ap.add_argument("--threads", type=int, default=None, help="DuckDB threads (default: DuckDB's, = cores)")
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--language-impl", default=None, help="path of another version of llmvigil/language.py")
+    ap.add_argument("--no-language-cache", action="store_true", help="llmvigil.language: no cache of recent texts")
     args = ap.parse_args(argv)
 
     import duckdb
     import pyarrow as pa
 
-    from llmvigil import language, pii
+    from llmvigil import pii
 
-    prompts, responses = make_rows(args.rows, args.seed)
+    language = load_language(args.language_impl)
+    if args.no_language_cache:
+        language._CACHE_SIZE = 0
+    prompts, responses = (make_rows if args.data == "synthetic" else demo_rows)(args.rows, args.seed)
+    shares = {"prompt_distinct_share": round(distinct_share(prompts), 3),
+              "response_distinct_share": round(distinct_share(responses), 3)}
     con = duckdb.connect()
     if args.threads:
         con.execute(f"SET threads={args.threads}")
@@ -140,16 +193,22 @@ def main(argv: list[str] | None = None) -> int:
     n = args.rows
     print(json.dumps({
         "rows": n,
+        "data": args.data,
+        **shares,
         "threads": con.execute("SELECT current_setting('threads')").fetchall()[0][0],
+        "language_impl": args.language_impl or "llmvigil.language",
+        "language_cache": getattr(language, "_CACHE_SIZE", None),
         "language_rows_per_s": round(n / lang_s),
         "language_texts_per_s": round(2 * n / lang_s),
         "language_seconds": round(lang_s, 3),
         "language_cpu_seconds": round(lang_cpu, 3),
+        "language_cpu_us_per_row": round(lang_cpu / n * 1e6, 2),
         "language_model_load_s": round(load_s, 3),
         "response_lang_top": lang_mix,
         "pii_rows_per_s": round(n / pii_s),
         "pii_seconds": round(pii_s, 3),
         "pii_cpu_seconds": round(pii_cpu, 3),
+        "pii_cpu_us_per_row": round(pii_cpu / n * 1e6, 2),
         "pii_prefilter_candidate_share": round(candidates / n, 3),
         "pii_rows_with_pii": with_pii,
         "loadavg_1m_at_end": round(os.getloadavg()[0], 2),

@@ -5,15 +5,17 @@ mtime changed since the last pull (its new rows are deduplicated by id). Idempot
 adds nothing. Every line is kept: a row that cannot become a canonical interaction goes to the
 `rejected` table with its file, line number and reason, and the pull goes on.
 
-Each file is loaded in one transaction (rows, rejected rows and the file's bookkeeping row together),
-so a crash mid-pull leaves the store at a file boundary: the next pull re-reads the unfinished file and
-neither skips nor duplicates.
+Every file is loaded inside one transaction together with its rejected rows and its bookkeeping row:
+new files are staged one by one, then committed in batches (one transaction and one feature INSERT per
+batch of files, see `pull_files`). A crash mid-pull leaves the store at a file boundary: the next pull
+re-reads the files that were not committed and neither skips nor duplicates.
 """
 
 from __future__ import annotations
 
 import glob
 import os
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
@@ -261,10 +263,23 @@ def _stage_raw(con: duckdb.DuckDBPyConnection, mapping: dict[str, str], raw_sql:
     con.execute("DROP TABLE staged_all")
 
 
+# New files are gathered into batches of at most this many staged rows (and _BATCH_FILES files): the
+# feature INSERT runs once per batch. A file at least this large goes alone, straight from `staged`.
+_BATCH_ROWS = 100_000
+_BATCH_FILES = 64
+
+
 def pull_files(con: duckdb.DuckDBPyConnection, profile: Profile, progress: Progress | None = None,
                stage: Callable[[duckdb.DuckDBPyConnection, str], None] | None = None) -> IngestResult:
     """Pull the files of the profile's source glob; `stage(con, file)` fills `staged`/`staged_rejected`
-    (default: the file source's format and mapping; the OTel and provider-log sources pass their own)."""
+    (default: the file source's format and mapping; the OTel and provider-log sources pass their own).
+
+    Files are staged one by one (outside any transaction: a fast path that gives up leaves no aborted
+    transaction) and their temp tables kept; a batch of staged files is then committed in ONE
+    transaction that holds, for every file of the batch, its rows (one feature INSERT for the whole
+    batch), its rejected rows and its bookkeeping row. A crash before the COMMIT loses the whole batch
+    and nothing else: the store stays at a file boundary, and the next pull re-reads those files.
+    """
     source = profile.source
     if stage is None:
         assert isinstance(source, FileSource)
@@ -277,53 +292,94 @@ def pull_files(con: duckdb.DuckDBPyConnection, profile: Profile, progress: Progr
         hint = "" if folder.exists() else f" (folder {folder} does not exist)"
         raise SourceError(f"source of profile {profile.name!r}: no file matches {pattern}{hint}")
     known = {r[0]: (r[1], r[2]) for r in con.execute("SELECT path, size, mtime_ns FROM source_files").fetchall()}
-    features.register(con)
-    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    todo = []
     for file in files:
         st = os.stat(file)
-        if known.get(file) == (st.st_size, st.st_mtime_ns):
-            continue
-        # staging only fills temp tables: done before the transaction, so that a fast path that gives
-        # up (a failed statement) does not abort it
-        try:
-            with features.timer("ingest_stage"):
-                stage(con, file)
-        except duckdb.IOException as e:
-            raise SourceError(f"cannot read {file}: {e}") from None
-        con.execute("BEGIN TRANSACTION")
-        try:
-            new = features.insert_new_rows(con, source_file=file, ingested_at=now)
-            read = scalar(con, "SELECT count(*) FROM staged")
-            con.execute("DELETE FROM rejected WHERE file = ?", [file])
-            con.execute(
-                "INSERT INTO rejected SELECT ?, ?, line, reason, raw, ? FROM staged_rejected", [source.kind, file, now]
-            )
-            rej = scalar(con, "SELECT count(*) FROM staged_rejected")
+        if known.get(file) != (st.st_size, st.st_mtime_ns):
+            todo.append((file, st))
+    if todo:
+        features.register(con)  # only when there is something to ingest: it costs ~0.5 s
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    batch: list[_Staged] = []
+    try:
+        for file, st in todo:
+            try:
+                with features.timer("ingest_stage"):
+                    stage(con, file)
+            except duckdb.IOException as e:
+                _commit(con, batch, source.kind, now, result, progress)  # the files before it are fine
+                raise SourceError(f"cannot read {file}: {e}") from None
+            rows = scalar(con, "SELECT count(*) FROM staged")
+            if batch and (sum(b.rows for b in batch) + rows > _BATCH_ROWS or len(batch) >= _BATCH_FILES):
+                _commit(con, batch, source.kind, now, result, progress)
+            k = len(batch)
+            # keep this file's temp tables under names of their own (a rename: no copy)
+            con.execute(f"ALTER TABLE staged RENAME TO lv_staged_{k}")
+            con.execute(f"ALTER TABLE staged_rejected RENAME TO lv_staged_rejected_{k}")
+            batch.append(_Staged(file, st, rows, f"lv_staged_{k}", f"lv_staged_rejected_{k}"))
+            if rows >= _BATCH_ROWS:
+                _commit(con, batch, source.kind, now, result, progress)
+        _commit(con, batch, source.kind, now, result, progress)
+    finally:
+        for b in batch:  # staged but not committed (an error): nothing of them is in the store
+            con.execute(f"DROP TABLE IF EXISTS {b.rows_table}")
+            con.execute(f"DROP TABLE IF EXISTS {b.rejected_table}")
+    result.total_rows = scalar(con, "SELECT count(*) FROM interactions")
+    return result
+
+
+@dataclass
+class _Staged:
+    file: str
+    st: os.stat_result
+    rows: int  # staged rows (before dedupe)
+    rows_table: str
+    rejected_table: str
+
+
+def _commit(con: duckdb.DuckDBPyConnection, batch: list[_Staged], kind: str, now: datetime,
+            result: IngestResult, progress: Progress | None) -> None:
+    """Insert a batch of staged files in one transaction (rows, rejected rows, bookkeeping of each
+    file); on success drop their temp tables, count them into `result` and empty `batch`."""
+    if not batch:
+        return
+    con.execute("BEGIN TRANSACTION")
+    try:
+        new = features.insert_new_batch(con, [(b.rows_table, b.file) for b in batch], ingested_at=now)
+        rejected = []
+        for b, n in zip(batch, new):
+            con.execute("DELETE FROM rejected WHERE file = ?", [b.file])
+            con.execute(f"INSERT INTO rejected SELECT ?, ?, line, reason, raw, ? FROM {b.rejected_table}",
+                        [kind, b.file, now])
+            rej = scalar(con, f"SELECT count(*) FROM {b.rejected_table}")
             con.execute(
                 "INSERT OR REPLACE INTO source_files VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [file, st.st_size, st.st_mtime_ns, read, new, rej, now],
+                [b.file, b.st.st_size, b.st.st_mtime_ns, b.rows, n, rej, now],
             )
-            con.execute("COMMIT")
-        except duckdb.IOException as e:
-            con.execute("ROLLBACK")
-            raise SourceError(f"cannot read {file}: {e}") from None
-        except Exception:
-            con.execute("ROLLBACK")
-            raise
+            rejected.append(rej)
+        con.execute("COMMIT")
+    except duckdb.IOException as e:
+        con.execute("ROLLBACK")
+        raise SourceError(f"cannot read {', '.join(b.file for b in batch)}: {e}") from None
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    for b, n, rej in zip(batch, new, rejected):
         result.files_read += 1
-        result.new_rows += new
+        result.new_rows += n
         result.rejected += rej
         if rej:
             result.rejected_examples.extend(
-                {"file": file, "line": line, "reason": reason}
+                {"file": b.file, "line": line, "reason": reason}
                 for line, reason in con.execute(
-                    "SELECT line, reason FROM staged_rejected ORDER BY line LIMIT 5"
+                    f"SELECT line, reason FROM {b.rejected_table} ORDER BY line LIMIT 5"
                 ).fetchall()
             )
+        con.execute(f"DROP TABLE {b.rows_table}")
+        con.execute(f"DROP TABLE {b.rejected_table}")
         if progress:
-            progress(f"ingested {Path(file).name}: {new} new rows" + (f", {rej} rejected" if rej else ""))
-    result.total_rows = scalar(con, "SELECT count(*) FROM interactions")
-    return result
+            progress(f"ingested {Path(b.file).name}: {n} new rows" + (f", {rej} rejected" if rej else ""))
+    batch.clear()
 
 
 def pull(con: duckdb.DuckDBPyConnection, profile: Profile, progress: Progress | None = None) -> IngestResult:

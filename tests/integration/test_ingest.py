@@ -2,6 +2,7 @@
 
 import json
 import os
+from pathlib import Path
 
 import pytest
 
@@ -106,3 +107,80 @@ def test_second_writer_gets_a_clear_message(make_profile, tmp_path):
                              env={**os.environ, "PYTHONPATH": "src"})
     assert out.stdout.startswith("LOCKED"), out.stderr
     assert "in use by another process" in out.stdout
+
+
+def _store_state(con):
+    inter = con.execute("SELECT * EXCLUDE (ingested_at) FROM interactions ORDER BY id").fetchall()
+    files = con.execute("SELECT path, size, rows_read, rows_new, rows_rejected FROM source_files ORDER BY path").fetchall()
+    rejected = con.execute("SELECT source, file, line, reason, raw FROM rejected ORDER BY file, line").fetchall()
+    return inter, files, rejected
+
+
+def test_files_pulled_in_one_batch_give_what_a_pull_file_by_file_gives(make_profile, tmp_path, monkeypatch):
+    # b repeats ids of a and one of its own; a and c have a broken line
+    write_jsonl(tmp_path / "logs" / "a.jsonl", [_row(i) for i in range(50)] + ["{broken"])
+    write_jsonl(tmp_path / "logs" / "b.jsonl", [_row(i) for i in range(40, 80)] + [_row(79)])
+    write_jsonl(tmp_path / "logs" / "c.jsonl", [_row(i) for i in range(80, 100)] + [_row(100, latency_ms="slow")])
+    p = make_profile()
+    states, results = [], []
+    for batch_rows in (sources._BATCH_ROWS, 1):  # all three files in one batch; then one file per transaction
+        monkeypatch.setattr(sources, "_BATCH_ROWS", batch_rows)
+        p.store_path.unlink(missing_ok=True)
+        with open_store(p.store_path) as con:
+            results.append(sources.pull(con, p))
+            states.append(_store_state(con))
+    assert states[0] == states[1]
+    inter, files, rejected = states[0]
+    assert len(inter) == len({r[0] for r in inter}) == 100
+    # per file: rows read, new (b's 10 ids already in a and its repeated row are not new), rejected
+    assert [f[2:] for f in files] == [(50, 50, 1), (41, 30, 0), (20, 20, 1)]
+    assert [(Path(f).name, line) for _, f, line, _, _ in rejected] == [("a.jsonl", 51), ("c.jsonl", 21)]
+    for r in results:
+        assert (r.files_read, r.new_rows, r.rejected, r.total_rows) == (3, 100, 2, 100)
+        assert [(Path(e["file"]).name, e["line"]) for e in r.rejected_examples] == [("a.jsonl", 51), ("c.jsonl", 21)]
+    with open_store(p.store_path, read_only=True) as con:
+        assert _rows_per_source_file(con) == [("a.jsonl", 50), ("b.jsonl", 30), ("c.jsonl", 20)]
+
+
+def test_a_crash_inside_a_batch_leaves_the_store_at_a_file_boundary(make_profile, tmp_path):
+    import subprocess
+    import sys
+
+    for k, name in enumerate("abcd"):
+        write_jsonl(tmp_path / "logs" / f"{name}.jsonl", [_row(30 * k + i) for i in range(30)])
+    p = make_profile()
+    # batches of at most 60 staged rows: [a, b] then [c, d]; the process dies inside the second one,
+    # after its feature INSERT and before its COMMIT (os._exit: no rollback, no clean close)
+    code = (
+        "import os, sys\n"
+        "from llmvigil import features, sources\n"
+        "from llmvigil.profile import load_profile\n"
+        "from llmvigil.store import connect\n"
+        "sources._BATCH_ROWS = 60\n"
+        "real, calls = features.insert_new_batch, []\n"
+        "def dying(con, parts, **kw):\n"
+        "    n = real(con, parts, **kw)\n"
+        "    calls.append([os.path.basename(f) for _, f in parts])\n"
+        "    if len(calls) == 2:\n"
+        "        print(calls, flush=True)\n"
+        "        os._exit(3)\n"
+        "    return n\n"
+        "features.insert_new_batch = dying\n"
+        f"sources.pull(connect({str(p.store_path)!r}), load_profile({str(tmp_path / 'profile.yaml')!r}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PYTHONPATH": str(Path(sources.__file__).parents[1])})
+    assert out.returncode == 3, out.stderr
+    assert out.stdout.strip() == "[['a.jsonl', 'b.jsonl'], ['c.jsonl', 'd.jsonl']]"
+    with open_store(p.store_path) as con:
+        assert _rows_per_source_file(con) == [("a.jsonl", 30), ("b.jsonl", 30)]
+        assert [Path(f).name for (f,) in con.execute("SELECT path FROM source_files ORDER BY 1").fetchall()] == \
+            ["a.jsonl", "b.jsonl"]
+        again = sources.pull(con, p)  # re-reads exactly the files of the lost batch
+        n, distinct = con.execute("SELECT count(*), count(DISTINCT id) FROM interactions").fetchall()[0]
+    assert (again.files_read, again.new_rows, n, distinct) == (2, 60, 120, 120)
+
+
+def _rows_per_source_file(con):
+    return [(Path(f).name, n) for f, n in
+            con.execute("SELECT source_file, count(*) FROM interactions GROUP BY 1 ORDER BY 1").fetchall()]

@@ -271,19 +271,122 @@ def test_all_caps_and_long_texts():
     assert language.detect([mixed]) == ["en"]
 
 
-def test_raw_scores_are_exactly_py3langids():
-    """The vectorised scorer is py3langid's model run in batch: same best class for every text."""
+def _py3langid():
     from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
-    ident = LanguageIdentifier.from_model_file(MODEL_FILE)
+    return LanguageIdentifier.from_model_file(MODEL_FILE)
+
+
+def _varied_texts():
+    """Test texts, the same in upper case and title case, and random strings of Latin-1, typographic
+    punctuation, combining accents, other scripts and emoji (NFC and case both matter there)."""
+    rng = random.Random(11)
+    base = [t for t, _ in LABELLED] + [t for _, t in OTHER] + [t for t in NO_LANGUAGE if t]
+    alphabet = ([chr(c) for c in range(0x20, 0x250)] + list("\u2019\u201c\u201d\u2013\u2014\u2026\u20ac\u2022")
+                + [chr(c) for c in range(0x300, 0x370)] + list("\u0391\u03b1\u0410\u0430\u0416\u4f60\u597d\u0130\u0131\ufb01\u01c4\u01c5\u01c6\u1e9e\u00df")
+                + ["\U0001F600", "\U0001F44D", "\n", "\t", " ", " ", " "])
+    randoms = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 250))) for _ in range(600)]
+    return (base + [t.upper() for t in base[:80]] + [t.title() for t in base[:40]] + randoms
+            + [t.upper() for t in randoms[:100]] + ["a", "ab", "abc", "abcde", "É", "ÉÉ", "e\u0301", "ǅ", "x" * 300])
+
+
+def test_ngram_counts_are_exactly_py3langids():
+    """The vectorised automaton finds the same n-grams, as often, as py3langid's own walk (after the
+    same text preparation: lower-case when all upper, NFC, UTF-8) on every text."""
+    from py3langid.langid import visit_counts
+
+    ident = _py3langid()
+    texts = [t[: language.MAX_CHARS] for t in _varied_texts()]
+    ours = language._get_model().ngram_counts(texts)
+    for text, got in zip(texts, ours):
+        want = visit_counts(ident.tk_nextmove, ident._rowbase, ident.tk_output, ident._encode(text)) or {}
+        assert got == dict(want), text
+
+
+def test_text_preparation_of_every_latin1_character_is_py3langids():
+    """Text of Latin-1 characters skips Python's normalisation when it cannot change it: each
+    character alone, after an upper-case and after a lower-case letter, and every pair."""
+    ident = _py3langid()
+    model = language._get_model()
+    texts = [c for c in map(chr, range(256))] + ["A" + chr(c) for c in range(256)] + ["b" + chr(c) for c in range(256)]
+    texts += [chr(a) + chr(b) for a in range(0x20, 0x100, 3) for b in range(0x20, 0x100)]
+    data, _, starts, lens, _, _, _ = model._encode(language._cut(pa.array(texts, pa.string())))
+    got = [data[s: s + n].tobytes() for s, n in zip(starts.tolist(), lens.tolist())]
+    assert got == [ident._encode(t) for t in texts]
+
+
+def test_raw_scores_are_py3langids():
+    """The vectorised scorer is py3langid's model run in batch: py3langid's scores (up to float32
+    rounding: they are sums in another order) and the same best class for every text."""
+    import numpy as np
+
+    ident = _py3langid()
     model = language._get_model()
     texts = [t for t, _ in LABELLED] + [t for _, t in OTHER] + ["ÉSTA ES UNA PRUEBA", "abc def"]
     texts = [t[: language.MAX_CHARS] for t in texts]
-    scores, _, _, has_feature = model.raw_scores(texts)
-    ours = [model.classes[i] for i in scores.argmax(axis=1)]
-    theirs = [ident.classify(t)[0] for t in texts]
+    scores, nbytes, _, has_feature = model.raw_scores(texts)
+    theirs = np.array([ident._raw_score(ident._encode(t)) for t in texts])
     assert has_feature.all()
-    assert ours == theirs
+    assert nbytes.tolist() == [len(ident._encode(t)) for t in texts]
+    np.testing.assert_allclose(scores + np.asarray(ident.nb_pc, np.float32), theirs, rtol=1e-5)
+    assert [model.classes[i] for i in scores.argmax(axis=1)] == [ident.classify(t)[0] for t in texts]
+
+
+@pytest.mark.slow
+def test_automaton_is_aho_corasick_so_a_window_of_context_bytes_fixes_its_state():
+    """language scores every byte from the last _CONTEXT bytes alone. That holds because py3langid's
+    automaton is the Aho-Corasick automaton of a trie of depth _CONTEXT (its state after any input is
+    the longest suffix of the input in the trie): rebuild that automaton from the model's own trie
+    and compare every move."""
+    import numpy as np
+
+    ident = _py3langid()
+    nextmove = np.frombuffer(ident.tk_nextmove, dtype={2: np.uint16, 4: np.uint32}[ident.tk_nextmove.itemsize])
+    moves = nextmove.reshape(-1, 256).astype(np.int32)[np.asarray(ident.tk_row)]  # state x byte -> state
+    n = len(moves)
+    depth = np.full(n, -1)
+    depth[0] = 0
+    frontier, d = np.array([0]), 0
+    while len(frontier):
+        reached = np.zeros(n, bool)
+        reached[moves[frontier].ravel()] = True
+        d += 1
+        frontier = np.flatnonzero(reached & (depth < 0))
+        depth[frontier] = d
+    assert (depth >= 0).all() and depth.max() == language._CONTEXT
+    # trie edges: moves one level deeper; every state but the start has exactly one
+    tree = depth[moves] == depth[:, None] + 1
+    src, byte = np.nonzero(tree)
+    child = moves[src, byte]
+    assert np.bincount(child, minlength=n).tolist() == [0] + [1] * (n - 1)
+    parent, via = np.zeros(n, np.int64), np.zeros(n, np.int64)
+    parent[child], via[child] = src, byte
+    # Aho-Corasick: a state's move is its trie child, else the move of its failure state
+    expected = np.where(tree[0], moves[0], 0)[None, :].repeat(n, axis=0)
+    fail = np.zeros(n, np.int64)
+    for d in range(1, depth.max() + 1):
+        level = np.flatnonzero(depth == d)
+        p = parent[level]
+        fail[level] = np.where(depth[p] == 0, 0, expected[fail[p], via[level]])
+        expected[level] = np.where(tree[level], moves[level], expected[fail[level]])
+    assert np.array_equal(expected, moves)
+
+
+def test_results_do_not_depend_on_batches_repeats_or_the_cache(monkeypatch):
+    texts = [t for t, _ in LABELLED] + [t for _, t in OTHER] + NO_LANGUAGE
+    rng = random.Random(5)
+    mixed = [rng.choice(texts) for _ in range(3000)]
+    one_by_one = [language.detect([t])[0] for t in texts]
+    want = dict(zip(texts, one_by_one))
+    model = language._get_model()
+    for size in (0, 50, language._CACHE_SIZE):
+        monkeypatch.setattr(language, "_CACHE_SIZE", size)
+        model.recent.clear()
+        model.older.clear()
+        for lo in range(0, len(mixed), 700):
+            assert language.detect(mixed[lo: lo + 700]) == [want[t] for t in mixed[lo: lo + 700]]
+        if size:
+            assert 0 < len(model.recent) + len(model.older) <= size + 2 * 700
 
 
 def _sql_langs(con, prompts, responses):
