@@ -27,6 +27,21 @@ def write_jsonl(path: Path, rows: list) -> Path:
     return path
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _cache_dir_of_this_session(tmp_path_factory):
+    """Derived model arrays (llmvigil.cache) go to a folder of this test session, not the user's cache;
+    processes the tests start inherit it."""
+    import os
+
+    old = os.environ.get("LLMVIGIL_CACHE_DIR")
+    os.environ["LLMVIGIL_CACHE_DIR"] = str(tmp_path_factory.mktemp("llmvigil-cache"))
+    yield
+    if old is None:
+        os.environ.pop("LLMVIGIL_CACHE_DIR", None)
+    else:
+        os.environ["LLMVIGIL_CACHE_DIR"] = old
+
+
 @pytest.fixture
 def make_profile(tmp_path: Path):
     """Write a profile YAML into tmp_path (with overrides) and load it the way users do."""

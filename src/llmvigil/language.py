@@ -9,8 +9,11 @@ Interface used by the feature step (keep it when replacing the detector):
 How it works. The model is py3langid's (a naive Bayes over byte n-grams for 142 languages, about
 4.5 MB, shipped inside the wheel: nothing is downloaded). py3langid itself scores one text at a
 time in a Python loop (about 11,000 texts/s here); this module runs the same model over a whole
-DuckDB vector at once with numpy: the byte-level automaton advances every text by one byte per
-step, n-gram counts are collected in a CSR matrix and scored with one sparse matrix product.
+DuckDB vector at once with numpy, on the Arrow buffers of the texts: py3langid's byte automaton is
+an Aho-Corasick automaton of n-grams of at most _CONTEXT bytes, so the n-gram it emits at a byte
+depends on the last _CONTEXT bytes only, and every byte of every text is stepped at once; counts of
+(text, n-gram) are scored with one sparse matrix product. Each distinct text of a vector is scored
+once, and recent texts are remembered (templated answers repeat a lot).
 The raw scores are exactly py3langid's (tests check this), then two decisions are ours:
 
 * a prior: FOCUS_PRIOR nats for en, es and pt, the languages this tool is mostly used on, and
@@ -29,14 +32,19 @@ Only the first MAX_CHARS characters are read: language is settled long before th
 every row's cost bounded.
 
 Runs on numpy, pyarrow and scipy.sparse (scipy comes with evidently and great-expectations). The model
-is loaded once per process on first use (about 1 s; about 100 MB of arrays).
+is loaded once per process on first use: its arrays (about 135 MB) are derived from py3langid's file
+once (about 1 s) and kept in llmvigil's cache folder (see llmvigil.cache), from where later
+processes map them in a few milliseconds.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 import threading
 import unicodedata
 from collections.abc import Sequence
+from pathlib import Path
 
 MAX_CHARS = 200
 MIN_LETTERS = 3
@@ -71,26 +79,14 @@ class _Model:
     def __init__(self) -> None:
         import numpy as np
         import pyarrow as pa
-        from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
-        ident = LanguageIdentifier.from_model_file(MODEL_FILE)
-        # py3langid's byte automaton: next state = nextmove[rowbase[state] + byte], and each state
-        # emits at most one n-gram feature (out + 1 here; 0 = none). Rearranged so that one step
-        # is one lookup: at base + byte (base: the state's row of moves, rows shared between
-        # states with the same moves), `step` holds the next state's base and `emit` its feature.
-        nextmove = np.frombuffer(ident.tk_nextmove, dtype=_uint_dtype(ident.tk_nextmove))
-        rowbase = (np.asarray(ident.tk_row, dtype=np.int64) << 8).astype(np.int32)
-        feature = (np.asarray(ident.tk_output, dtype=np.int64) + 1).astype(np.int32)
-        self.step = rowbase[nextmove]
-        self.emit = feature[nextmove]
-        self.start = int(rowbase[0])
-        # base after two bytes read from the start, indexed by byte1 << 8 | byte2
-        self.pair = self.step[self.step[self.start + np.arange(256)][:, None] + np.arange(256)].ravel()
-        ptc = np.asarray(ident.nb_ptc, dtype=np.float32)
-        self.table = np.vstack([np.zeros((1, ptc.shape[1]), np.float32), ptc])  # row 0: no feature
+        arrays = _load_arrays()
+        self.step, self.emit, self.pair, self.table = (arrays[k] for k in ("step", "emit", "pair", "table"))
+        self.start = int(arrays["start"][0])
+        self.classes = [str(c) for c in arrays["classes"]]
+        nb_pc = arrays["nb_pc"]
         self.log1p = np.log1p(np.arange(1 << 16, dtype=np.float32))  # weight of a feature count
-        self.classes = list(ident.nb_classes)
-        self.prior = np.asarray(ident.nb_pc, dtype=np.float32) + np.array(
+        self.prior = np.asarray(nb_pc, dtype=np.float32) + np.array(
             [FOCUS_PRIOR if c in FOCUS else MINOR_PRIOR if c in MINOR else 0.0 for c in self.classes],
             dtype=np.float32)
         self.codes = [None if c == _NO_LANGUAGE else _LABEL_TO_CODE.get(c, c) for c in self.classes]
@@ -309,6 +305,82 @@ class _Model:
         # product reads each row of the table once and adds a text's features in feature order
         weights = sp.csc_matrix((self.log1p[counts], text, indptr), shape=(n, ncols))
         return np.asarray(weights @ self.table), lens, letters, has_feature
+
+
+# Version of the arrays _derive_arrays makes: bump it when their meaning changes, and older cached
+# copies are ignored.
+_ARRAYS_VERSION = 1
+_ARRAY_NAMES = ("step", "emit", "pair", "table", "start", "nb_pc", "classes")
+
+
+def _derive_arrays() -> dict:
+    """py3langid's model, rearranged for batch scoring (about 1 s of work: the model file is
+    xz-compressed and the automaton is rebuilt for one lookup a step)."""
+    import numpy as np
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+    ident = LanguageIdentifier.from_model_file(MODEL_FILE)
+    # py3langid's byte automaton: next state = nextmove[rowbase[state] + byte], and each state
+    # emits at most one n-gram feature (out + 1 here; 0 = none). Rearranged so that one step
+    # is one lookup: at base + byte (base: the state's row of moves, rows shared between
+    # states with the same moves), `step` holds the next state's base and `emit` its feature.
+    nextmove = np.frombuffer(ident.tk_nextmove, dtype=_uint_dtype(ident.tk_nextmove))
+    rowbase = (np.asarray(ident.tk_row, dtype=np.int64) << 8).astype(np.int32)
+    feature = (np.asarray(ident.tk_output, dtype=np.int64) + 1).astype(np.int32)
+    step = rowbase[nextmove]
+    start = int(rowbase[0])
+    # base after two bytes read from the start, indexed by byte1 << 8 | byte2
+    pair = step[step[start + np.arange(256)][:, None] + np.arange(256)].ravel()
+    ptc = np.asarray(ident.nb_ptc, dtype=np.float32)
+    return {
+        "step": step, "emit": feature[nextmove], "pair": pair,
+        "table": np.vstack([np.zeros((1, ptc.shape[1]), np.float32), ptc]),  # row 0: no feature
+        "start": np.array([start], np.int64), "nb_pc": np.asarray(ident.nb_pc, dtype=np.float32),
+        "classes": np.array(list(ident.nb_classes), dtype="U8"),
+    }
+
+
+def _arrays_key() -> str:
+    """What the derived arrays depend on: py3langid's model file (path, size, mtime) and this
+    module's _ARRAYS_VERSION."""
+    from py3langid.langid import MODEL_FILE
+
+    from llmvigil import cache
+
+    model_file = Path(MODEL_FILE) if os.path.isabs(MODEL_FILE) else \
+        Path(__import__("py3langid").__file__).parent / MODEL_FILE
+    st = model_file.stat()
+    return cache.key_of(_ARRAYS_VERSION, str(model_file.resolve()), st.st_size, st.st_mtime_ns)
+
+
+def _load_arrays() -> dict:
+    """The derived arrays, memory-mapped from the cache (written on first use, atomically: a folder
+    renamed into place when complete). Without a writable cache they are derived in memory."""
+    import numpy as np
+
+    from llmvigil import cache
+
+    try:
+        folder = cache.cache_dir() / f"langid-{_arrays_key()}"
+    except (OSError, RuntimeError):  # RuntimeError: no home folder to find
+        return _derive_arrays()
+    try:
+        if folder.is_dir():
+            return {k: np.load(folder / f"{k}.npy", mmap_mode="r") for k in _ARRAY_NAMES}
+    except (OSError, ValueError):  # incomplete or damaged: derive again and replace it
+        pass
+    arrays = _derive_arrays()
+    tmp = folder.with_name(f"{folder.name}.tmp-{os.getpid()}-{threading.get_ident()}")
+    try:
+        tmp.mkdir(parents=True, exist_ok=True)
+        for k in _ARRAY_NAMES:
+            np.save(tmp / f"{k}.npy", arrays[k])
+        if folder.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+        os.rename(tmp, folder)
+    except OSError:  # read-only home, full disk, or another process won the rename: fine either way
+        shutil.rmtree(tmp, ignore_errors=True)
+    return arrays
 
 
 def _uint_dtype(arr) -> str:

@@ -448,3 +448,40 @@ def test_model_loads_and_runs_with_the_network_blocked():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "['en', 'pt']"
+
+
+def test_model_arrays_are_cached_between_processes_and_a_damaged_cache_is_rebuilt(tmp_path, monkeypatch):
+    import numpy as np
+
+    monkeypatch.setenv("LLMVIGIL_CACHE_DIR", str(tmp_path / "cache"))
+    derived = language._derive_arrays()
+    first = language._load_arrays()  # derives and writes the cache
+    [folder] = (tmp_path / "cache").iterdir()
+    assert sorted(p.name for p in folder.iterdir()) == sorted(f"{k}.npy" for k in language._ARRAY_NAMES)
+    mapped = language._load_arrays()  # read back, memory-mapped
+    assert isinstance(mapped["step"], np.memmap) and not isinstance(first["step"], np.memmap)
+    for k in language._ARRAY_NAMES:
+        assert np.array_equal(mapped[k], derived[k]), k
+    # the cached model detects exactly what a model derived in memory detects
+    texts = [t for t, _ in LABELLED] + [t for _, t in OTHER] + NO_LANGUAGE
+    from_cache = language._Model()
+    monkeypatch.setattr(language, "_load_arrays", language._derive_arrays)
+    in_memory = language._Model()
+    arr = language._cut(pa.array(texts, pa.string()))
+    assert from_cache.detect_arrow(arr).to_pylist() == in_memory.detect_arrow(arr).to_pylist()
+    monkeypatch.undo()
+    # a truncated file: derived again, and the cache folder replaced by a good one
+    monkeypatch.setenv("LLMVIGIL_CACHE_DIR", str(tmp_path / "cache"))
+    (folder / "table.npy").write_bytes((folder / "table.npy").read_bytes()[:1000])
+    again = language._load_arrays()
+    assert np.array_equal(again["table"], derived["table"])
+    assert np.array_equal(np.load(folder / "table.npy", mmap_mode="r"), derived["table"])
+
+
+def test_model_loads_without_a_writable_cache(tmp_path, monkeypatch):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    monkeypatch.setenv("LLMVIGIL_CACHE_DIR", str(blocker / "cache"))
+    arrays = language._load_arrays()
+    assert arrays["table"].shape[0] == len(language._derive_arrays()["table"])
+    assert blocker.is_file()
