@@ -5,7 +5,7 @@
     .venv/bin/python benchmarks/bench_cycle.py --only incremental --history-rows 10000000
     .venv/bin/python benchmarks/bench_cycle.py --only cli
 
-Parts: references, cycle, features, sampling, incremental, cli (and history: only build the store).
+Parts: references, ingest, cycle, features, sampling, incremental, cli (and history: only build the store).
 Every process's wall time AND CPU time (user + sys, from os.wait4) are reported: on a shared machine
 the CPU seconds and the ratios measured side by side are the figures that mean something.
 
@@ -14,6 +14,9 @@ What it measures (every figure is measured `--repeat` times, default 2, in the s
 * references: DuckDB's own `read_ndjson` of the same file into a table of a new database file (the
   floor for ingest), and a cold `python -c "import prefect, duckdb, evidently, great_expectations,
   slack_sdk"` (the floor for a cold start).
+* ingest: the pull of the same N-row file into a new store, in a process of its own, with the
+  features computed on the way in and without them (every feature column NULL): the ingest step
+  proper against read_ndjson, and what the features add to it.
 * cycle: N generated interactions (demo generator, 2 days, the main model regresses on the second),
   one cold `llmvigil run` on a new store with current window = the second day, reference = the first:
   wall time, peak RSS of the process, and the time of each step (from the run summary's `timings`).
@@ -162,6 +165,53 @@ def ref_read_ndjson(src: Path, work: Path, memory_limit: str) -> dict:
 def ref_import_floor() -> dict:
     r = run_child([sys.executable, "-c", IMPORT_FLOOR_CODE])
     return {"seconds": r["wall_s"], "cpu_s": r["cpu_s"], "peak_rss_mb": r["peak_rss_mb"]}
+
+
+_INGEST = """
+import json, sys, time
+from llmvigil import features, sources
+from llmvigil.profile import load_profile
+from llmvigil.store import FEATURE_COLUMNS, open_store
+prof, with_features = sys.argv[1], sys.argv[2] == "1"
+if not with_features:  # the same pull, with every feature column NULL (no detector, no UDF)
+    nulls = ", ".join(f"NULL::{t} AS {c}" for c, t in FEATURE_COLUMNS.items())
+    features._feature_sql = lambda rows="new_rows": f"SELECT s.*, {nulls} FROM {rows} s"
+    features.register = lambda con: None
+p = load_profile(prof)
+timings = {}
+with open_store(p.store_path, memory_limit=p.memory_limit) as con, features.timings_into(timings):
+    con.execute("SET enable_progress_bar = false")
+    t0, c0 = time.perf_counter(), time.process_time()
+    r = sources.pull(con, p)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+print(json.dumps({"seconds": wall, "cpu_s": cpu, "rows": r.new_rows, "timings": timings}))
+"""
+
+
+def bench_ingest(args, cache: Path, work: Path, ndjson: dict) -> dict:
+    """The pull of the N-row file into a new store in a process of its own (no import thread beside
+    it), with the features and without them (every feature NULL), side by side with read_ndjson."""
+    src = cached_rows(cache, args.rows, start=DAY0, span=timedelta(days=2), seed=SEED, regression=True)
+    out: dict = {"with_features": [], "without_features": []}
+    for i in range(args.repeat):
+        for kind in ("without_features", "with_features"):
+            d = work / f"ingest-{kind}"
+            shutil.rmtree(d, ignore_errors=True)
+            d.mkdir()
+            prof = write_profile(d / "profile.yaml", name="bench", source=str(src), store=d / "store.duckdb",
+                                 reports=d / "reports", current="1d", reference="1d")
+            log(f"ingest {i + 1}/{args.repeat}: pull of {args.rows:,} rows, {kind.replace('_', ' ')}")
+            r = run_child([sys.executable, "-c", _INGEST, str(prof), "1" if kind == "with_features" else "0"])
+            inner = json.loads(r["stdout"])
+            rate = inner["rows"] / inner["seconds"]
+            out[kind].append({"seconds": round(inner["seconds"], 3), "cpu_s": round(inner["cpu_s"], 3),
+                              "rows": inner["rows"], "rows_per_s": round(rate),
+                              "vs_read_ndjson": round(rate / ndjson["rows_per_s"], 3),
+                              "steps_s": {k: round(v, 3) for k, v in inner["timings"].items()},
+                              "peak_rss_mb": r["peak_rss_mb"], "loadavg_after": loadavg()})
+            log(f"  {kind}: {inner['seconds']:.1f} s, {rate / ndjson['rows_per_s']:.2f} x read_ndjson")
+            shutil.rmtree(d, ignore_errors=True)
+    return out
 
 
 # --------------------------------------------------------------------------------------------------
@@ -520,8 +570,8 @@ def main() -> None:
     ap.add_argument("--history-rows", type=int, default=10_000_000, help="rows already in the store (incremental)")
     ap.add_argument("--new-rows", type=int, default=10_000, help="new rows pulled by the incremental cycle")
     ap.add_argument("--repeat", type=int, default=2, help="measure each figure this many times")
-    ap.add_argument("--only", default="references,cycle,features,sampling,incremental,cli",
-                    help="comma-separated parts: references,cycle,features,sampling,incremental,cli "
+    ap.add_argument("--only", default="references,ingest,cycle,features,sampling,incremental,cli",
+                    help="comma-separated parts: references,ingest,cycle,features,sampling,incremental,cli "
                          "(features and sampling run on the store of the cycle)")
     ap.add_argument("--cache", type=Path, default=REPO / "benchmarks" / ".cache")
     ap.add_argument("--memory-limit", default="2GB", help="DuckDB memory limit of the read_ndjson reference")
@@ -544,12 +594,14 @@ def main() -> None:
     out["references"] = {"import_floor_s": floors, "import_floor_cpu_s": [r["cpu_s"] for r in floor_runs]}
     log(f"import floor: {floors}")
     ndjson = None
-    if parts & {"references", "cycle", "features", "sampling"}:
+    if parts & {"references", "ingest", "cycle", "features", "sampling"}:
         src = cached_rows(cache, args.rows, start=DAY0, span=timedelta(days=2), seed=SEED, regression=True)
         ndjson_runs = [ref_read_ndjson(src, work, args.memory_limit) for _ in range(args.repeat)]
         ndjson = max(ndjson_runs, key=lambda r: r["rows_per_s"])
         out["references"]["read_ndjson"] = ndjson_runs
         log(f"read_ndjson: {[r['seconds'] for r in ndjson_runs]} s")
+    if "ingest" in parts:
+        out["ingest"] = bench_ingest(args, cache, work, ndjson)
     if parts & {"cycle", "features", "sampling"}:
         out["cycle"] = bench_cycle(args, cache, work, floor, ndjson)
         store, prof = out["cycle"].pop("_store"), out["cycle"].pop("_profile")
@@ -588,6 +640,9 @@ def targets(out: dict, floor: float) -> dict:
         t["cycle_cpu_s"] = [r["cpu_s"] for r in runs]
         t["ingest_stage_vs_read_ndjson>=0.5"] = [r["ingest_stage_vs_read_ndjson"] for r in runs]
         t["ingest_total_incl_features_vs_read_ndjson"] = [r["ingest_total_vs_read_ndjson"] for r in runs]
+    if "ingest" in out:
+        t["ingest_without_features_vs_read_ndjson>=0.5"] = [r["vs_read_ndjson"] for r in out["ingest"]["without_features"]]
+        t["ingest_with_features_vs_read_ndjson"] = [r["vs_read_ndjson"] for r in out["ingest"]["with_features"]]
     if "incremental" in out:
         runs = out["incremental"]["runs"]
         t["incremental_bootstrap_s (first run ever on the 10M store)"] = out["incremental"]["bootstrap"]["cycle_s"]
