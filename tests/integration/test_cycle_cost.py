@@ -179,11 +179,19 @@ def _close(a, b, rel):
     return a == b or (a is not None and b is not None and abs(a - b) <= rel * max(1.0, abs(a)))
 
 
-def test_a_reference_added_up_from_hourly_parts_equals_the_window_computed_whole(demo_store, tmp_path):
+@pytest.mark.parametrize("rows_per_query", [kpis._PART_ROWS_PER_QUERY, 400])
+def test_a_reference_added_up_from_hourly_parts_equals_the_window_computed_whole(demo_store, tmp_path, monkeypatch,
+                                                                                 rows_per_query):
     import shutil
 
     store = tmp_path / "s.duckdb"
     shutil.copyfile(demo_store, store)
+    # parts go in queries of at most `rows_per_query` rows: nearly all 84 in one, or an hour or a few each
+    monkeypatch.setattr(kpis, "_PART_ROWS_PER_QUERY", rows_per_query)
+    queries = []
+    real = kpis._compute_parts
+    monkeypatch.setattr(kpis, "_compute_parts", lambda con, key, segs, retries, run, *a: (
+        queries.append(len(run)), real(con, key, segs, retries, run, *a))[1])
     # a window that starts and ends off the hour: its first and last parts are shorter
     win = (datetime(2026, 11, 27, 7, 30), datetime(2026, 11, 30, 18, 45))
     segs = list(kpis.SEGMENT_COLUMNS)
@@ -191,6 +199,11 @@ def test_a_reference_added_up_from_hourly_parts_equals_the_window_computed_whole
         whole = dict(kpis._window(con, win, segs, kpis.Retries(), cache=False))
         parts = dict(kpis._parts_window(con, win, segs, kpis.Retries()))
         assert con.execute("SELECT count(*) FROM kpi_part_meta").fetchall()[0][0] == len(kpis._parts_of(win)) == 84
+    assert sum(queries) == 84
+    if rows_per_query == 400:  # 60-120 rows an hour in this store, and each part also reads the hours around it
+        assert len(queries) > 40
+    else:  # one query, but for the last two parts: their session horizon is cut by the window's end
+        assert queries == [82, 1, 1]
     assert set(whole) == set(parts) and len(whole) > 20
     assert whole[None]["volume"] > 6000 and whole[None]["retry_rate"] > 0.01
     assert whole[None]["sessions_ending_in_refusal_rate"] > 0
