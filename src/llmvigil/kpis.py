@@ -134,9 +134,10 @@ SESSION_HORIZON = timedelta(hours=1)
 # bucket's values were spread evenly between its min and max (exact when a bucket holds one value;
 # never off by more than the bucket's width).
 _HIST_SCALE = 100
-# Adjacent parts are computed together, up to this many rows (their lookback included) and a day of
+# Adjacent parts are computed together, up to this many rows (their lookback included) and a week of
 # parts per query: each query has a fixed cost (~0.15 s: the retry inference's joins), and each sorts
-# its rows, so a bootstrap over a week of busy traffic works a day at a time instead of spilling a week.
+# its rows, so a bootstrap over a week of busy traffic (1M rows a day) works about a day at a time
+# instead of spilling a week, while a quiet week goes in one query.
 _PART_ROWS_PER_QUERY = 1_500_000
 _PARTS_PER_QUERY = 7 * 24
 

@@ -341,16 +341,18 @@ def _derive_arrays() -> dict:
 
 
 def _arrays_key() -> str:
-    """What the derived arrays depend on: py3langid's model file (path, size, mtime) and this
-    module's _ARRAYS_VERSION."""
-    from py3langid.langid import MODEL_FILE
+    """What the derived arrays depend on: the content of py3langid's model file (hashed, ~10 ms:
+    every virtual environment with the same model shares one cache entry) and _ARRAYS_VERSION."""
+    import hashlib
+
+    from py3langid.langid import MODEL_DIR, MODEL_FILE
 
     from llmvigil import cache
 
-    model_file = Path(MODEL_FILE) if os.path.isabs(MODEL_FILE) else \
-        Path(__import__("py3langid").__file__).parent / MODEL_FILE
-    st = model_file.stat()
-    return cache.key_of(_ARRAYS_VERSION, str(model_file.resolve()), st.st_size, st.st_mtime_ns)
+    model_file = Path(MODEL_FILE)
+    if not model_file.is_absolute():  # resolved the way py3langid's from_model_file does
+        model_file = MODEL_DIR / model_file
+    return cache.key_of(_ARRAYS_VERSION, hashlib.sha256(model_file.read_bytes()).hexdigest())
 
 
 def _load_arrays() -> dict:
