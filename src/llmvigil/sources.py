@@ -14,6 +14,7 @@ re-reads the files that were not committed and neither skips nor duplicates.
 from __future__ import annotations
 
 import glob
+import json
 import os
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -50,13 +51,15 @@ def _metadata_patch(mapping: dict[str, str]) -> str:
     return "{" + ",".join(f'"{k}":null' for k in top_level_mapped) + "}"
 
 
-def _canonical_select(mapping: dict[str, str], raw_exprs: dict[str, str] | None = None) -> tuple[str, str, str]:
+def _canonical_select(mapping: dict[str, str], raw_exprs: dict[str, str] | None = None,
+                      metadata: str | None = None) -> tuple[str, str, str]:
     """SQL that turns raw JSON objects `j` into canonical columns (+ a reject reason).
 
     Returns (select_list, reject_reason_expr, json_paths). The select list reads a CTE with `j` (JSON
     text), `is_object` and `v` (the strings at `json_paths`, one per canonical field). With
     `raw_exprs` (canonical field -> SQL giving the source field as text), those expressions are read
-    instead of `v[...]` (the fast JSONL path reads the fields with DuckDB's own JSON reader).
+    instead of `v[...]` (the fast JSONL path reads the fields with DuckDB's own JSON reader), and
+    `metadata` (SQL) instead of the unmapped fields taken out of `j`.
     """
     fields = [f for f in CANONICAL_COLUMNS if f != "metadata"]
     src = {f: mapping.get(f, f) for f in fields}  # unmapped canonical fields are looked up by their own name
@@ -91,7 +94,7 @@ def _canonical_select(mapping: dict[str, str], raw_exprs: dict[str, str] | None 
             )
         else:
             cols[f] = r
-    cols["metadata"] = f"CASE WHEN is_object THEN json_merge_patch(j, {sql_str(_metadata_patch(mapping))}) END"
+    cols["metadata"] = metadata or f"CASE WHEN is_object THEN json_merge_patch(j, {sql_str(_metadata_patch(mapping))}) END"
 
     reasons = [
         "CASE WHEN NOT is_object THEN 'not a JSON object' END",
@@ -148,15 +151,52 @@ def _quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+# The fast JSONL path reads every unmapped top-level key as a column of its own (to build `metadata`
+# without parsing the records a second time) up to this many keys; beyond, `metadata` comes from a
+# second read of the records (json_merge_patch), as on the line-exact path.
+_MAX_EXTRA_KEYS = 200
+
+
+def _top_level_keys(con: duckdb.DuckDBPyConnection, f: str) -> tuple[int, list[str], dict[str, int]] | None:
+    """(records, top-level keys in order of first appearance, records holding each key) of an NDJSON file.
+
+    One parallel pass over the records that keeps nothing but each record's key list, grouped: a few
+    rows for a log file whose records share a shape. None when the key lists cannot be trusted (a key
+    holding the separator, a key repeated within a record); raises duckdb.Error on malformed JSON.
+    """
+    groups = con.execute(f"""
+        SELECT array_to_string(k, chr(0)) AS s, len(k) AS n, count(*) AS c
+        FROM (SELECT json_keys(json) AS k FROM read_ndjson_objects({f}))
+        GROUP BY ALL ORDER BY c DESC, s""").fetchall()
+    records, order, present = 0, {}, {}
+    for s, n, c in groups:
+        records += c
+        keys = s.split("\0") if n else []
+        if s is None or len(keys) != n or len(set(keys)) != n:
+            return None
+        for k in keys:
+            order.setdefault(k, None)
+            present[k] = present.get(k, 0) + c
+    return records, list(order), present
+
+
 def _stage_jsonl_fast(con: duckdb.DuckDBPyConnection, mapping: dict[str, str], file: str) -> bool:
     """Stage a JSONL file with DuckDB's own parallel NDJSON reader; False if the file needs the slow path.
 
     The slow path reads raw lines and parses each one four times in SQL (valid? object? fields,
-    metadata), numbering lines on the way; on 1M rows it runs at about a fifth of `read_ndjson`. Here the
-    mapped source fields are read by `read_ndjson` with an explicit schema (every field as text, so
-    numbers and objects come out as the same text `json_extract_string` gives), and the metadata by
-    `read_ndjson_objects` of the same file, in two parallel statements whose results are joined by
-    position (one statement with a POSITIONAL JOIN of the two readers runs on one thread: twice as slow).
+    metadata), numbering lines on the way; on 1M rows it runs at about a fifth of `read_ndjson`. Here:
+
+    1. one pass lists every record's top-level keys (`_top_level_keys`, about a quarter of the cost of
+       reading the fields), so that
+    2. `read_ndjson` with an explicit schema reads the mapped source fields (every field as text, so
+       numbers and objects come out as the same text `json_extract_string` gives) and every other key
+       (as JSON), and `metadata` is put together from those other keys in the same statement.
+
+    DuckDB's reader gives a JSON null and a missing key alike (NULL), so the metadata is checked: the
+    number of keys it holds must equal the number of unmapped keys the records hold. If not (an
+    unmapped key with a null value somewhere), or with too many distinct keys, `metadata` comes from a
+    second read of the records' text (json_merge_patch), glued to the fields by position (parallel
+    statements; one statement with a POSITIONAL JOIN of the two readers runs on one thread).
     Any error (malformed JSON, a line that is not an object) or any row with a reject reason sends the
     file to the line-exact path. Must run outside a transaction: a failed statement would abort it.
     """
@@ -169,37 +209,58 @@ def _stage_jsonl_fast(con: duckdb.DuckDBPyConnection, mapping: dict[str, str], f
             tops[head] = "JSON"
         else:
             tops.setdefault(head, "VARCHAR")
-    alias = {k: f"c{i}" for i, k in enumerate(tops)}
-    raw_exprs: dict[str, str] = {}
-    for f in fields:
-        head, *rest = src[f].split(".")
-        col = alias[head]
-        if rest:
-            raw_exprs[f] = f"json_extract_string({col}, {sql_str(_json_path('.'.join(rest)))})"
-        elif tops[head] == "JSON":
-            raw_exprs[f] = f"json_extract_string({col}, '$')"
-        else:
-            raw_exprs[f] = col
-    select, reason, _ = _canonical_select(mapping, raw_exprs)
+    top_level_mapped = {s for s in src.values() if "." not in s}
     f = sql_str(file)
-    columns = "{" + ", ".join(f"{sql_str(k)}: '{t}'" for k, t in tops.items()) + "}"
-    typed = f"SELECT true AS t_ok, {', '.join(f'{_quote_ident(k)} AS {alias[k]}' for k in tops)} " \
-            f"FROM read_ndjson({f}, columns={columns}, records=true)"
     try:
-        # 1. the fields, with DuckDB's parallel reader (without the raw text: `id` stays NULL where the
-        #    source has none, `metadata` is filled in step 2)
+        keys = _top_level_keys(con, f)
+        extras: list[str] = []
+        if keys is not None:
+            records, order, present = keys
+            extras = [k for k in order if k not in top_level_mapped]
+            names = [*tops, *(k for k in extras if k not in tops)]
+            if len(extras) > _MAX_EXTRA_KEYS or len({k.lower() for k in names}) != len(names):
+                keys, extras = None, []  # too wide, or keys differing only in case: the second read
+            for k in extras:
+                tops.setdefault(k, "JSON")
+        alias = {k: f"c{i}" for i, k in enumerate(tops)}
+        raw_exprs: dict[str, str] = {}
+        for fld in fields:
+            head, *rest = src[fld].split(".")
+            col = alias[head]
+            if rest:
+                raw_exprs[fld] = f"json_extract_string({col}, {sql_str(_json_path('.'.join(rest)))})"
+            elif tops[head] == "JSON":
+                raw_exprs[fld] = f"json_extract_string({col}, '$')"
+            else:
+                raw_exprs[fld] = col
+        if keys is not None:
+            parts = [f"CASE WHEN {alias[k]} IS NOT NULL THEN {sql_str(json.dumps(k, ensure_ascii=False) + ':')} "
+                     f"|| {alias[k]}::VARCHAR END" for k in extras]
+            metadata = f"('{{' || concat_ws(',', {', '.join(parts)}) || '}}')::JSON" if parts else "'{}'::JSON"
+            held = " + ".join(f"({alias[k]} IS NOT NULL)::INTEGER" for k in extras) or "0"
+        else:
+            metadata, held = "NULL::JSON", "0"
+        select, reason, _ = _canonical_select(mapping, raw_exprs, metadata)
+        columns = "{" + ", ".join(f"{sql_str(k)}: '{t}'" for k, t in tops.items()) + "}"
+        typed = f"SELECT true AS t_ok, {', '.join(f'{_quote_ident(k)} AS {alias[k]}' for k in tops)} " \
+                f"FROM read_ndjson({f}, columns={columns}, records=true)"
+        # the fields and, unless it comes from the second read, the metadata (without the raw text: `id`
+        # stays NULL where the source has none)
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE staged_fields AS
             WITH x AS (SELECT t.*, NULL::VARCHAR AS j, true AS is_object FROM ({typed}) t)
-            SELECT {reason} AS reason, {select} FROM x""")
-        bad, no_id, n = con.execute("SELECT count(*) FILTER (WHERE reason IS NOT NULL), "
-                                    "count(*) FILTER (WHERE id IS NULL), count(*) FROM staged_fields").fetchall()[0]
+            SELECT {reason} AS reason, {select}, {held} AS lv_held FROM x""")
+        bad, no_id, n, held_n = con.execute(
+            "SELECT count(*) FILTER (WHERE reason IS NOT NULL), count(*) FILTER (WHERE id IS NULL), count(*), "
+            "coalesce(sum(lv_held), 0) FROM staged_fields").fetchall()[0]
+        con.execute("ALTER TABLE staged_fields DROP COLUMN lv_held")
         if bad:
             con.execute("DROP TABLE staged_fields")
             return False
         if no_id:
             # ids to derive from the raw record: one statement that reads both at once (single-threaded)
             con.execute("DROP TABLE staged_fields")
+            select, reason, _ = _canonical_select(mapping, raw_exprs)
             con.execute(f"""
                 CREATE OR REPLACE TEMP TABLE staged AS
                 WITH x AS (
@@ -211,8 +272,10 @@ def _stage_jsonl_fast(con: duckdb.DuckDBPyConnection, mapping: dict[str, str], f
             if scalar(con, "SELECT count(*) FROM staged WHERE reason IS NOT NULL"):
                 con.execute("DROP TABLE staged")
                 return False
+        elif keys is not None and n == keys[0] and held_n == sum(keys[2][k] for k in extras):
+            con.execute("ALTER TABLE staged_fields RENAME TO staged")
         else:
-            # 2. the metadata, from the records' text (parallel too), 3. both glued by position
+            # the metadata from a second read of the records' text, glued to the fields by position
             con.execute(f"""
                 CREATE OR REPLACE TEMP TABLE staged_meta AS
                 SELECT json_merge_patch(json, {sql_str(_metadata_patch(mapping))}) AS metadata

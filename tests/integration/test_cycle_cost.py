@@ -58,6 +58,61 @@ def test_fast_jsonl_path_gives_the_same_rows_as_the_line_exact_path(tmp_path, wi
     assert "Input" in next(m for m in meta.values() if "Input" in m)  # keys are case-sensitive
 
 
+class _Recording:
+    """A connection that records the SQL run through it (to tell which way the metadata was built)."""
+
+    def __init__(self, con):
+        self.con, self.sql = con, []
+
+    def execute(self, sql, *args):
+        self.sql.append(sql)
+        return self.con.execute(sql, *args)
+
+
+CLEAN = [  # every unmapped key has a value; a key ("region") appears only in the last record
+    {"request_id": f"c{i}", "created_at": f"2026-11-30T10:00:{i:02d}Z", "input": f"q{i} ação", "output": "a\n😀",
+     "locale": "pt-BR", "usage": {"prompt_tokens": i, "completion_tokens": 2.50}, "tags": ["x", {"y": None}],
+     "score": 1e-7 * i, "ok": i % 2 == 0, "big": 12345678901234567890, "quote \"key\" é": "v"}
+    for i in range(40)
+] + [{"request_id": "c40", "created_at": "2026-11-30T10:01:00Z", "input": "last", "region": {"eu": True}}]
+
+
+@pytest.mark.parametrize("case", ["clean", "null extra", "case clash"])
+def test_fast_path_metadata_from_the_one_read_or_from_a_second_read(tmp_path, case):
+    """The unmapped keys are read with the fields when that gives the exact metadata; an unmapped key
+    with a null value (which the reader cannot tell from a missing one) or two keys differing only in
+    case send the metadata to a second read. Either way the rows equal those of the line-exact path."""
+    rows = [dict(r) for r in CLEAN]
+    if case == "null extra":
+        rows[7]["locale"] = None
+    if case == "case clash":
+        rows[3]["Locale"] = "other"
+    path = write_jsonl(tmp_path / "a.jsonl", rows)
+    with duckdb.connect() as con:
+        con.execute("SET TimeZone = 'UTC'")
+        rec = _Recording(con)
+        assert sources._stage_jsonl_fast(rec, DEMO_MAPPING, str(path))
+        second_reads = sum("json_merge_patch" in s for s in rec.sql)
+        con.execute("ALTER TABLE staged RENAME TO fast")
+        sources._stage_raw(con, DEMO_MAPPING, sources._raw_lines_sql("jsonl", str(path)))
+        cols = [c for c in CANONICAL_COLUMNS if c != "metadata"]
+        fast = con.execute(f"SELECT {', '.join(cols)}, metadata FROM fast ORDER BY id").fetchall()
+        slow = con.execute(f"SELECT {', '.join(cols)}, metadata FROM staged ORDER BY id").fetchall()
+    assert second_reads == (0 if case == "clean" else 1)
+    assert len(fast) == len(slow) == 41
+    for f, s in zip(fast, slow):
+        assert f[:-1] == s[:-1]
+        assert json.loads(f[-1]) == json.loads(s[-1])
+    meta = {r[0]: json.loads(r[-1]) for r in fast}
+    assert meta["c40"] == {"region": {"eu": True}}  # a key seen in no other record is kept
+    assert meta["c3"]["usage"] == {"prompt_tokens": 3, "completion_tokens": 2.5}
+    assert meta["c3"]["big"] == 12345678901234567890 and meta["c3"]['quote "key" é'] == "v"
+    if case == "null extra":
+        assert meta["c7"]["locale"] is None and "locale" in meta["c7"]
+    if case == "case clash":
+        assert (meta["c3"]["Locale"], meta["c3"]["locale"]) == ("other", "pt-BR")
+
+
 @pytest.mark.parametrize("bad", ["{not json", "[1, 2]", '"a string"', '{"request_id": "z", "input": "no ts"}',
                                  '{"request_id": "z", "created_at": "2026-11-30T10:00:00Z", "input": "x", "latency_ms": "fast"}'])
 def test_a_file_the_fast_path_cannot_take_whole_goes_to_the_line_exact_path(make_profile, tmp_path, bad):
