@@ -192,9 +192,10 @@ def _stage_jsonl_fast(con: duckdb.DuckDBPyConnection, mapping: dict[str, str], f
        numbers and objects come out as the same text `json_extract_string` gives) and every other key
        (as JSON), and `metadata` is put together from those other keys in the same statement.
 
-    DuckDB's reader gives a JSON null and a missing key alike (NULL), so the metadata is checked: the
-    number of keys it holds must equal the number of unmapped keys the records hold. If not (an
-    unmapped key with a null value somewhere), or with too many distinct keys, `metadata` comes from a
+    DuckDB's reader gives a JSON null and a missing key alike (NULL). A key that every record holds is
+    null where it reads NULL; for the other keys the metadata is checked: the number of them it holds
+    must equal the number the records hold. If not (a key that some records lack holds a null in
+    another), or with too many distinct keys, `metadata` comes from a
     second read of the records' text (json_merge_patch), glued to the fields by position (parallel
     statements; one statement with a POSITIONAL JOIN of the two readers runs on one thread).
     Any error (malformed JSON, a line that is not an object) or any row with a reject reason sends the
@@ -234,10 +235,18 @@ def _stage_jsonl_fast(con: duckdb.DuckDBPyConnection, mapping: dict[str, str], f
             else:
                 raw_exprs[fld] = col
         if keys is not None:
-            parts = [f"CASE WHEN {alias[k]} IS NOT NULL THEN {sql_str(json.dumps(k, ensure_ascii=False) + ':')} "
-                     f"|| {alias[k]}::VARCHAR END" for k in extras]
+            # a key every record holds is there even where it reads NULL (a JSON null); any other key is
+            # taken as absent where it reads NULL, which the count of `held` keys checks
+            parts, partial = [], []
+            for k in extras:
+                key = sql_str(json.dumps(k, ensure_ascii=False) + ":")
+                if present[k] == records:
+                    parts.append(f"{key} || coalesce({alias[k]}::VARCHAR, 'null')")
+                else:
+                    parts.append(f"CASE WHEN {alias[k]} IS NOT NULL THEN {key} || {alias[k]}::VARCHAR END")
+                    partial.append(k)
             metadata = f"('{{' || concat_ws(',', {', '.join(parts)}) || '}}')::JSON" if parts else "'{}'::JSON"
-            held = " + ".join(f"({alias[k]} IS NOT NULL)::INTEGER" for k in extras) or "0"
+            held = " + ".join(f"({alias[k]} IS NOT NULL)::INTEGER" for k in partial) or "0"
         else:
             metadata, held = "NULL::JSON", "0"
         select, reason, _ = _canonical_select(mapping, raw_exprs, metadata)
@@ -272,7 +281,7 @@ def _stage_jsonl_fast(con: duckdb.DuckDBPyConnection, mapping: dict[str, str], f
             if scalar(con, "SELECT count(*) FROM staged WHERE reason IS NOT NULL"):
                 con.execute("DROP TABLE staged")
                 return False
-        elif keys is not None and n == keys[0] and held_n == sum(keys[2][k] for k in extras):
+        elif keys is not None and n == records and held_n == sum(present[k] for k in partial):
             con.execute("ALTER TABLE staged_fields RENAME TO staged")
         else:
             # the metadata from a second read of the records' text, glued to the fields by position

@@ -71,18 +71,21 @@ class _Recording:
 
 CLEAN = [  # every unmapped key has a value; a key ("region") appears only in the last record
     {"request_id": f"c{i}", "created_at": f"2026-11-30T10:00:{i:02d}Z", "input": f"q{i} ação", "output": "a\n😀",
-     "locale": "pt-BR", "usage": {"prompt_tokens": i, "completion_tokens": 2.50}, "tags": ["x", {"y": None}],
+     "locale": "pt-BR", "channel": "web", "usage": {"prompt_tokens": i, "completion_tokens": 2.50}, "tags": ["x", {"y": None}],
      "score": 1e-7 * i, "ok": i % 2 == 0, "big": 12345678901234567890, "quote \"key\" é": "v"}
     for i in range(40)
-] + [{"request_id": "c40", "created_at": "2026-11-30T10:01:00Z", "input": "last", "region": {"eu": True}}]
+] + [{"request_id": "c40", "created_at": "2026-11-30T10:01:00Z", "input": "last", "region": {"eu": True},
+        "channel": "app"}]
 
 
-@pytest.mark.parametrize("case", ["clean", "null extra", "case clash"])
+@pytest.mark.parametrize("case", ["clean", "null in a key of every record", "null extra", "case clash"])
 def test_fast_path_metadata_from_the_one_read_or_from_a_second_read(tmp_path, case):
-    """The unmapped keys are read with the fields when that gives the exact metadata; an unmapped key
-    with a null value (which the reader cannot tell from a missing one) or two keys differing only in
-    case send the metadata to a second read. Either way the rows equal those of the line-exact path."""
+    """The unmapped keys are read with the fields when that gives the exact metadata. A null in a key
+    that some records lack (which the reader cannot tell from a missing key) or two keys differing only
+    in case send the metadata to a second read. Either way the rows equal those of the line-exact path."""
     rows = [dict(r) for r in CLEAN]
+    if case == "null in a key of every record":
+        rows[5]["channel"] = None
     if case == "null extra":
         rows[7]["locale"] = None
     if case == "case clash":
@@ -98,17 +101,19 @@ def test_fast_path_metadata_from_the_one_read_or_from_a_second_read(tmp_path, ca
         cols = [c for c in CANONICAL_COLUMNS if c != "metadata"]
         fast = con.execute(f"SELECT {', '.join(cols)}, metadata FROM fast ORDER BY id").fetchall()
         slow = con.execute(f"SELECT {', '.join(cols)}, metadata FROM staged ORDER BY id").fetchall()
-    assert second_reads == (0 if case == "clean" else 1)
+    assert second_reads == (1 if case in ("null extra", "case clash") else 0)
     assert len(fast) == len(slow) == 41
     for f, s in zip(fast, slow):
         assert f[:-1] == s[:-1]
         assert json.loads(f[-1]) == json.loads(s[-1])
     meta = {r[0]: json.loads(r[-1]) for r in fast}
-    assert meta["c40"] == {"region": {"eu": True}}  # a key seen in no other record is kept
+    assert meta["c40"] == {"region": {"eu": True}, "channel": "app"}  # a key seen in no other record is kept
     assert meta["c3"]["usage"] == {"prompt_tokens": 3, "completion_tokens": 2.5}
     assert meta["c3"]["big"] == 12345678901234567890 and meta["c3"]['quote "key" é'] == "v"
     if case == "null extra":
         assert meta["c7"]["locale"] is None and "locale" in meta["c7"]
+    if case == "null in a key of every record":
+        assert meta["c5"]["channel"] is None and "channel" in meta["c5"]
     if case == "case clash":
         assert (meta["c3"]["Locale"], meta["c3"]["locale"]) == ("other", "pt-BR")
 
