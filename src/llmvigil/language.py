@@ -357,7 +357,8 @@ def _arrays_key() -> str:
 
 def _load_arrays() -> dict:
     """The derived arrays, memory-mapped from the cache (written on first use, atomically: a folder
-    renamed into place when complete). Without a writable cache they are derived in memory."""
+    renamed into place when complete; then the entries no process read for cache.STALE_DAYS go).
+    Without a writable cache they are derived in memory."""
     import numpy as np
 
     from llmvigil import cache
@@ -368,7 +369,9 @@ def _load_arrays() -> dict:
         return _derive_arrays()
     try:
         if folder.is_dir():
-            return {k: np.load(folder / f"{k}.npy", mmap_mode="r") for k in _ARRAY_NAMES}
+            arrays = {k: np.load(folder / f"{k}.npy", mmap_mode="r") for k in _ARRAY_NAMES}
+            cache.touch(folder)
+            return arrays
     except (OSError, ValueError):  # incomplete or damaged: derive again and replace it
         pass
     arrays = _derive_arrays()
@@ -382,6 +385,8 @@ def _load_arrays() -> dict:
         os.rename(tmp, folder)
     except OSError:  # read-only home, full disk, or another process won the rename: fine either way
         shutil.rmtree(tmp, ignore_errors=True)
+    else:
+        cache.prune(folder.parent, "langid-", folder)  # entries of models no process used lately
     return arrays
 
 

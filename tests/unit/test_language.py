@@ -485,3 +485,30 @@ def test_model_loads_without_a_writable_cache(tmp_path, monkeypatch):
     arrays = language._load_arrays()
     assert arrays["table"].shape[0] == len(language._derive_arrays()["table"])
     assert blocker.is_file()
+
+
+def test_writing_a_new_cache_entry_removes_the_entries_no_process_read_lately(tmp_path, monkeypatch):
+    import os
+    import time
+
+    from llmvigil import cache
+
+    root = tmp_path / "cache"
+    monkeypatch.setenv("LLMVIGIL_CACHE_DIR", str(root))
+    old, recent, tmp_left, other = (root / "langid-0ld", root / "langid-recent", root / "langid-x.tmp-1-2",
+                                    root / "refusal-0ld")
+    for d in (old, recent, tmp_left, other):
+        d.mkdir(parents=True)
+        (d / "step.npy").write_bytes(b"x")
+    month_ago = time.time() - (cache.STALE_DAYS + 1) * 86400
+    for d in (old, tmp_left, other):
+        os.utime(d, (month_ago, month_ago))
+    language._load_arrays()  # no entry for this model yet: written, then the stale ones pruned
+    names = sorted(p.name for p in root.iterdir())
+    assert names == sorted(["langid-recent", "refusal-0ld", f"langid-{language._arrays_key()}"])
+    # reading an entry marks it used: it survives a later prune
+    entry = root / f"langid-{language._arrays_key()}"
+    os.utime(entry, (month_ago, month_ago))
+    language._load_arrays()
+    assert cache.prune(root, "langid-", root / "none") == []
+    assert entry.is_dir() and entry.stat().st_mtime > month_ago + 86400
