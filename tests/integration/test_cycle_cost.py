@@ -118,6 +118,26 @@ def test_fast_path_metadata_from_the_one_read_or_from_a_second_read(tmp_path, ca
         assert (meta["c3"]["Locale"], meta["c3"]["locale"]) == ("other", "pt-BR")
 
 
+def test_a_key_first_seen_past_duckdbs_schema_sample_is_kept_in_metadata(make_profile, tmp_path):
+    """DuckDB infers a JSON schema from the first 20,480 records; the key pass reads them all."""
+    p = make_profile()
+    rows = [{"request_id": f"r{i}", "created_at": "2026-11-30T10:00:00Z", "input": "q", "locale": "es-ES"}
+            for i in range(25_000)]
+    rows[24_000]["tenant"] = {"id": 7}
+    rows[24_500]["locale"] = None  # a key every record holds, null once
+    path = write_jsonl(tmp_path / "logs" / "a.jsonl", rows)
+    with duckdb.connect() as con:  # the fast path takes it, in one read
+        rec = _Recording(con)
+        assert sources._stage_jsonl_fast(rec, DEMO_MAPPING, str(path))
+        assert not any("json_merge_patch" in sql for sql in rec.sql)
+    with open_store(p.store_path) as con:
+        r = sources.pull(con, p)
+        meta = dict(con.execute("SELECT id, metadata FROM interactions WHERE id IN ('r0', 'r24000', 'r24500')").fetchall())
+    assert r.new_rows == 25_000 and r.rejected == 0
+    assert {k: json.loads(v) for k, v in meta.items()} == {
+        "r0": {"locale": "es-ES"}, "r24000": {"locale": "es-ES", "tenant": {"id": 7}}, "r24500": {"locale": None}}
+
+
 @pytest.mark.parametrize("bad", ["{not json", "[1, 2]", '"a string"', '{"request_id": "z", "input": "no ts"}',
                                  '{"request_id": "z", "created_at": "2026-11-30T10:00:00Z", "input": "x", "latency_ms": "fast"}'])
 def test_a_file_the_fast_path_cannot_take_whole_goes_to_the_line_exact_path(make_profile, tmp_path, bad):
