@@ -339,6 +339,9 @@ def _stage_raw(con: duckdb.DuckDBPyConnection, mapping: dict[str, str], raw_sql:
 # feature INSERT runs once per batch. A file at least this large goes alone, straight from `staged`.
 _BATCH_ROWS = 100_000
 _BATCH_FILES = 64
+# A pull of at least this much (about 10 s of work on two cores) says what it reads, and what the
+# features of a batch of _BATCH_ROWS rows or more are computed on, before it starts.
+_ANNOUNCE_BYTES = 200_000_000
 
 
 def pull_files(con: duckdb.DuckDBPyConnection, profile: Profile, progress: Progress | None = None,
@@ -371,6 +374,9 @@ def pull_files(con: duckdb.DuckDBPyConnection, profile: Profile, progress: Progr
             todo.append((file, st))
     if todo:
         features.register(con)  # only when there is something to ingest: it costs ~0.5 s
+        if progress and sum(st.st_size for _, st in todo) >= _ANNOUNCE_BYTES:
+            mb = sum(st.st_size for _, st in todo) / 1e6
+            progress(f"reading {len(todo)} new or changed file{'s' if len(todo) > 1 else ''} ({mb:,.0f} MB)")
     now = datetime.now(timezone.utc).replace(tzinfo=None)
     batch: list[_Staged] = []
     try:
@@ -415,6 +421,9 @@ def _commit(con: duckdb.DuckDBPyConnection, batch: list[_Staged], kind: str, now
     file); on success drop their temp tables, count them into `result` and empty `batch`."""
     if not batch:
         return
+    rows = sum(b.rows for b in batch)
+    if progress and rows >= _BATCH_ROWS:
+        progress(f"computing the features of {rows:,} rows")
     con.execute("BEGIN TRANSACTION")
     try:
         new = features.insert_new_batch(con, [(b.rows_table, b.file) for b in batch], ingested_at=now)

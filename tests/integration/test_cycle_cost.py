@@ -323,3 +323,25 @@ def test_quantiles_from_histograms():
     assert kpis._hist_quantile(buckets, 0.5) == pytest.approx(50.5)
     assert kpis._hist_quantile(buckets, 0.95) == pytest.approx(95.05)
     assert kpis._hist_quantile([], 0.5) is None
+
+
+def test_a_large_pull_says_what_it_reads_and_computes_before_it_starts(make_profile, tmp_path, monkeypatch):
+    p = make_profile()
+    rows = [{"request_id": f"r{i}", "created_at": "2026-11-30T10:00:00Z", "input": "q", "output": "a"}
+            for i in range(300)]
+    write_jsonl(tmp_path / "logs" / "a.jsonl", rows[:250])
+    write_jsonl(tmp_path / "logs" / "b.jsonl", rows[250:])
+    size = sum(f.stat().st_size for f in (tmp_path / "logs").iterdir())
+    monkeypatch.setattr(sources, "_ANNOUNCE_BYTES", size)  # the thresholds of a real pull, scaled down
+    monkeypatch.setattr(sources, "_BATCH_ROWS", 200)
+    messages: list[str] = []
+    with open_store(p.store_path) as con:
+        sources.pull(con, p, messages.append)
+    assert messages == ["reading 2 new or changed files (0 MB)", "computing the features of 250 rows",
+                        "ingested a.jsonl: 250 new rows", "ingested b.jsonl: 50 new rows"]
+    monkeypatch.setattr(sources, "_ANNOUNCE_BYTES", size + 1)  # below the threshold: only the results
+    write_jsonl(tmp_path / "logs" / "b.jsonl", rows[250:] + rows[:10])
+    messages.clear()
+    with open_store(p.store_path) as con:
+        sources.pull(con, p, messages.append)
+    assert messages == ["ingested b.jsonl: 0 new rows"]
