@@ -42,10 +42,10 @@ def touch(entry: Path) -> None:
         pass
 
 
-def prune(folder: Path, prefix: str, keep: Path, *, now: float | None = None) -> list[Path]:
+def prune(folder: Path, prefix: str, keep: Path) -> list[Path]:
     """Remove the entries `prefix*` of `folder` other than `keep` not read for STALE_DAYS (left-over
     temporary folders of a crashed write among them). Returns what was removed."""
-    limit = (time.time() if now is None else now) - STALE_DAYS * 86400
+    limit = time.time() - STALE_DAYS * 86400
     removed = []
     try:
         entries = list(folder.glob(f"{prefix}*"))

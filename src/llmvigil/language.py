@@ -123,7 +123,6 @@ class _Model:
     def detect_arrow(self, arr):
         """Language code of each string of `arr` (an Arrow string array already cut to MAX_CHARS
         characters; null gives null). Each distinct text is looked up once."""
-        import numpy as np
         import pyarrow as pa
 
         encoded = arr.dictionary_encode()

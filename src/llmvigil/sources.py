@@ -157,8 +157,8 @@ def _quote_ident(name: str) -> str:
 _MAX_EXTRA_KEYS = 200
 
 
-def _top_level_keys(con: duckdb.DuckDBPyConnection, f: str) -> tuple[int, list[str], dict[str, int]] | None:
-    """(records, top-level keys in order of first appearance, records holding each key) of an NDJSON file.
+def _top_level_keys(con: duckdb.DuckDBPyConnection, f: str) -> tuple[int, dict[str, int]] | None:
+    """(records, top-level key -> records holding it, keys in order of first appearance) of an NDJSON file.
 
     One parallel pass over the records that keeps nothing but each record's key list, grouped: a few
     rows for a log file whose records share a shape. None when the key lists cannot be trusted (a key
@@ -168,16 +168,17 @@ def _top_level_keys(con: duckdb.DuckDBPyConnection, f: str) -> tuple[int, list[s
         SELECT array_to_string(k, chr(0)) AS s, len(k) AS n, count(*) AS c
         FROM (SELECT json_keys(json) AS k FROM read_ndjson_objects({f}))
         GROUP BY ALL ORDER BY c DESC, s""").fetchall()
-    records, order, present = 0, {}, {}
+    records, present = 0, {}
     for s, n, c in groups:
+        if s is None:
+            return None
         records += c
         keys = s.split("\0") if n else []
-        if s is None or len(keys) != n or len(set(keys)) != n:
+        if len(keys) != n or len(set(keys)) != n:
             return None
         for k in keys:
-            order.setdefault(k, None)
             present[k] = present.get(k, 0) + c
-    return records, list(order), present
+    return records, present
 
 
 def _stage_jsonl_fast(con: duckdb.DuckDBPyConnection, mapping: dict[str, str], file: str) -> bool:
@@ -216,8 +217,8 @@ def _stage_jsonl_fast(con: duckdb.DuckDBPyConnection, mapping: dict[str, str], f
         keys = _top_level_keys(con, f)
         extras: list[str] = []
         if keys is not None:
-            records, order, present = keys
-            extras = [k for k in order if k not in top_level_mapped]
+            records, present = keys
+            extras = [k for k in present if k not in top_level_mapped]
             names = [*tops, *(k for k in extras if k not in tops)]
             if len(extras) > _MAX_EXTRA_KEYS or len({k.lower() for k in names}) != len(names):
                 keys, extras = None, []  # too wide, or keys differing only in case: the second read
@@ -374,9 +375,10 @@ def pull_files(con: duckdb.DuckDBPyConnection, profile: Profile, progress: Progr
             todo.append((file, st))
     if todo:
         features.register(con)  # only when there is something to ingest: it costs ~0.5 s
-        if progress and sum(st.st_size for _, st in todo) >= _ANNOUNCE_BYTES:
-            mb = sum(st.st_size for _, st in todo) / 1e6
-            progress(f"reading {len(todo)} new or changed file{'s' if len(todo) > 1 else ''} ({mb:,.0f} MB)")
+        size = sum(st.st_size for _, st in todo)
+        if progress and size >= _ANNOUNCE_BYTES:
+            plural = "s" if len(todo) > 1 else ""
+            progress(f"reading {len(todo)} new or changed file{plural} ({size / 1e6:,.0f} MB)")
     now = datetime.now(timezone.utc).replace(tzinfo=None)
     batch: list[_Staged] = []
     try:
